@@ -1,0 +1,48 @@
+# Meridian: PostgreSQL 15 extension (PGXS).
+#   make && make install     build and install the extension
+#   make installcheck        pg_regress over sql/ + expected/ and the TAP tests in test/tap
+#                            (needs a running server; see scripts/test-all.sh)
+#   make test                every test, from a fresh Debian 12 machine (installs what it needs)
+#   make demo                the local Fashion-MNIST demo
+#   make bench               the benchmark of BENCHMARKS.md
+
+EXTVERSION   = 0.1.0
+MODULE_big   = meridian
+MODULEDIR    = extension
+DATA         = extension/meridian.control
+DATA_built   = extension/meridian--$(EXTVERSION).sql
+
+# The install script is assembled from one SQL part per concern, in this order.
+SQL_PARTS    = src/module.sql $(sort $(wildcard src/vector/*.sql)) $(sort $(wildcard src/hnsw/*.sql))
+
+SRCS         = $(sort $(wildcard src/*.cpp src/*/*.cpp))
+OBJS         = $(SRCS:.cpp=.o)
+
+REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --inputdir=$(srcdir) --load-extension=meridian
+
+TAP_TESTS    = 1
+PROVE_TESTS  = test/tap/*.pl
+
+PG_CONFIG   ?= pg_config
+# No JIT bitcode for C++ objects: it would need clang at install time and buys nothing here.
+override with_llvm = no
+
+PG_CPPFLAGS  = -I$(srcdir)/src
+PG_CXXFLAGS  = -std=c++17 -O3 -fno-omit-frame-pointer -Wno-register -Wno-missing-field-initializers
+SHLIB_LINK   = -lstdc++ -lxxhash -lm -pthread
+EXTRA_CLEAN  = extension/meridian--$(EXTVERSION).sql
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+extension/meridian--$(EXTVERSION).sql: $(SQL_PARTS)
+	cat $^ > $@
+
+.PHONY: test demo bench unit
+test:
+	scripts/test-all.sh
+demo:
+	scripts/demo.sh
+bench:
+	scripts/bench.sh

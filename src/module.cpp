@@ -1,0 +1,16 @@
+// Entry point of the shared library: the module magic and _PG_init, which registers each
+// concern's GUCs. Nothing else lives here.
+#include "pg/postgres.hpp"
+
+extern "C" {
+PG_MODULE_MAGIC;
+void _PG_init(void);
+}
+
+namespace meridian::hnsw {
+void register_gucs();
+}
+
+extern "C" void _PG_init(void) {
+    meridian::hnsw::register_gucs();
+}
