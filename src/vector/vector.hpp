@@ -1,0 +1,35 @@
+// The on-disk and in-memory form of the `vector` type, identical to pgvector's so that dumps,
+// binary COPY and drivers interoperate: varlena header, int16 dimension count, int16 unused (0),
+// then dim float4 values.
+#pragma once
+
+#include "pg/postgres.hpp"
+
+#include <cstddef>
+
+namespace meridian::vec {
+
+constexpr int max_dim = 16000;
+
+struct Vector {
+    int32 vl_len_;  // varlena header (do not touch directly)
+    int16 dim;      // number of dimensions
+    int16 unused;   // always 0
+    float x[FLEXIBLE_ARRAY_MEMBER];
+};
+
+inline std::size_t vector_size(int dim) { return offsetof(Vector, x) + sizeof(float) * static_cast<std::size_t>(dim); }
+
+// Detoasted vector from a Datum (may palloc in the current memory context).
+inline Vector *datum_get_vector(Datum d) { return reinterpret_cast<Vector *>(PG_DETOAST_DATUM(d)); }
+
+// A zeroed vector of dim dimensions, palloc'd in the current memory context.
+inline Vector *new_vector(int dim) {
+    std::size_t size = vector_size(dim);
+    Vector *v = static_cast<Vector *>(palloc0(size));
+    SET_VARSIZE(v, size);
+    v->dim = static_cast<int16>(dim);
+    return v;
+}
+
+}  // namespace meridian::vec
