@@ -1,0 +1,408 @@
+// HNSW graph algorithms over an abstract store: search (with resumable level-0 scans for
+// iterative/filtered queries), the neighbor-selection heuristic and insertion with back-links.
+// Pure C++. The PostgreSQL store (src/hnsw/page_store.*) reads and writes index pages; tests use
+// an in-memory store. Store requirements are listed before each algorithm.
+#pragma once
+
+#include "core/hnsw_layout.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <queue>
+#include <vector>
+
+namespace meridian::hnsw {
+
+struct found {
+    float dist;
+    std::uint32_t id;
+    std::uint8_t tid[6];
+};
+
+struct element_info {
+    std::uint8_t state;
+    std::uint8_t tid[6];
+};
+
+struct by_dist_asc {
+    bool operator()(const found &a, const found &b) const { return a.dist > b.dist; }  // min-heap
+};
+struct by_dist_desc {
+    bool operator()(const found &a, const found &b) const { return a.dist < b.dist; }  // max-heap
+};
+
+// hnswlib-style visited marks: one tag per id, cleared in O(1) by bumping the generation.
+class visited_set {
+public:
+    void reset(std::size_t id_limit) {
+        if (tags_.size() < id_limit)
+            tags_.resize(id_limit + id_limit / 4 + 64, 0);
+        if (++generation_ == 0) {
+            std::fill(tags_.begin(), tags_.end(), 0);
+            generation_ = 1;
+        }
+        count_ = 0;
+    }
+    // True when id was not visited yet (and marks it).
+    bool mark(std::uint32_t id) {
+        if (id >= tags_.size())
+            tags_.resize(static_cast<std::size_t>(id) + id / 4 + 64, 0);
+        if (tags_[id] == generation_)
+            return false;
+        tags_[id] = generation_;
+        count_++;
+        return true;
+    }
+    std::size_t count() const { return count_; }
+
+private:
+    std::vector<std::uint16_t> tags_;
+    std::uint16_t generation_ = 0;
+    std::size_t count_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Read-side store requirements:
+//   bool visit(uint32_t id, const float *q, float *dist, element_info *info)
+//       distance from q to element id; false when id is not a graph element (free, slab, out of range)
+//   int neighbors(uint32_t id, int level, uint32_t *out)   copies the list (capacity m0), returns its size
+// ---------------------------------------------------------------------------------------------
+
+// Greedy descent from (ep, ep_dist) through levels top..(bottom+1). Returns the closest element found.
+template <class Store>
+found greedy_descent(Store &s, const float *q, found ep, int top, int bottom, std::vector<std::uint32_t> &scratch) {
+    element_info info;
+    for (int level = top; level > bottom; level--) {
+        bool changed = true;
+        while (changed) {
+            changed = false;
+            int n = s.neighbors(ep.id, level, scratch.data());
+            for (int i = 0; i < n; i++) {
+                float d;
+                if (!s.visit(scratch[i], q, &d, &info))
+                    continue;
+                if (d < ep.dist) {
+                    ep.dist = d;
+                    ep.id = scratch[i];
+                    std::memcpy(ep.tid, info.tid, 6);
+                    changed = true;
+                }
+            }
+        }
+    }
+    return ep;
+}
+
+// A resumable best-first search of one level. run(ef) returns the ef closest live elements not
+// returned before; calling run() again continues the same search past them (iterative scans).
+// Deleted elements are traversed but never returned.
+template <class Store>
+class layer_search {
+public:
+    layer_search(Store &s, const float *q, int level, visited_set &visited, std::size_t m0)
+        : s_(s), q_(q), level_(level), visited_(visited), scratch_(m0) {}
+
+    void add_entry(const found &e, std::uint8_t state) {
+        if (!visited_.mark(e.id))
+            return;
+        candidates_.push(e);
+        if (state == state_live)
+            spare_.push_back(e);
+    }
+
+    // Appends to out, ascending by distance, the next batch of up to ef live elements.
+    void run(std::size_t ef, std::vector<found> &out) {
+        std::priority_queue<found, std::vector<found>, by_dist_desc> results;
+        // Elements found in earlier rounds but not returned compete again first.
+        std::vector<found> earlier;
+        earlier.swap(spare_);
+        for (const found &f : earlier)
+            push_bounded(results, f, ef);
+        // Elements passed over earlier because they were beyond the bound are candidates again.
+        for (const found &f : deferred_)
+            candidates_.push(f);
+        deferred_.clear();
+
+        element_info info;
+        while (!candidates_.empty()) {
+            found c = candidates_.top();
+            if (results.size() >= ef && c.dist > results.top().dist)
+                break;
+            candidates_.pop();
+            int n = s_.neighbors(c.id, level_, scratch_.data());
+            for (int i = 0; i < n; i++) {
+                std::uint32_t id = scratch_[i];
+                if (!visited_.mark(id))
+                    continue;
+                float d;
+                if (!s_.visit(id, q_, &d, &info))
+                    continue;
+                found f{d, id, {}};
+                std::memcpy(f.tid, info.tid, 6);
+                if (results.size() < ef || d < results.top().dist) {
+                    candidates_.push(f);
+                    if (info.state == state_live)
+                        push_bounded(results, f, ef);
+                } else {
+                    deferred_.push_back(f);
+                    if (info.state == state_live)
+                        spare_.push_back(f);
+                }
+            }
+        }
+        std::size_t first = out.size();
+        while (!results.empty()) {
+            out.push_back(results.top());
+            results.pop();
+        }
+        std::reverse(out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
+    }
+
+    bool exhausted() const { return candidates_.empty() && deferred_.empty() && spare_.empty(); }
+    std::size_t visited_count() const { return visited_.count(); }
+
+private:
+    void push_bounded(std::priority_queue<found, std::vector<found>, by_dist_desc> &results, const found &f,
+                      std::size_t ef) {
+        results.push(f);
+        if (results.size() > ef) {
+            spare_.push_back(results.top());
+            results.pop();
+        }
+    }
+
+    Store &s_;
+    const float *q_;
+    int level_;
+    visited_set &visited_;
+    std::vector<std::uint32_t> scratch_;
+    std::priority_queue<found, std::vector<found>, by_dist_asc> candidates_;
+    std::vector<found> deferred_;  // traversable, beyond the bound when seen
+    std::vector<found> spare_;     // live, found but not returned yet
+};
+
+// ---------------------------------------------------------------------------------------------
+// Neighbor selection (the HNSW paper's heuristic, as in hnswlib): walk candidates from nearest to
+// farthest and keep one unless it is closer to an already kept neighbor than to the base element.
+// dist_between(i, j) is the distance between candidates i and j (indices into `sorted`).
+// ---------------------------------------------------------------------------------------------
+template <class DistBetween>
+void select_neighbors(const std::vector<found> &sorted, std::size_t max_count, DistBetween &&dist_between,
+                      std::vector<std::size_t> &kept) {
+    kept.clear();
+    for (std::size_t i = 0; i < sorted.size() && kept.size() < max_count; i++) {
+        bool good = true;
+        for (std::size_t k : kept) {
+            if (dist_between(i, k) < sorted[i].dist) {
+                good = false;
+                break;
+            }
+        }
+        if (good)
+            kept.push_back(i);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Insertion. Write-side store requirements, in addition to the read side:
+//   float distance(const float *a, const float *b)             the index metric
+//   uint8_t read_vector(uint32_t id, float *out)               state of id (free when unusable)
+//   struct allocation { uint32_t id; uint32_t slab_id; uint32_t slab_index; uint32_t ep; int ep_level;
+//                       bool published; }
+//   allocation allocate(const new_element &e)                  reserves an id (and upper lists);
+//       when the graph is empty, publishes e as the entry point itself and sets published
+//   void write_upper_lists(const allocation &, int level, const std::vector<std::vector<uint32_t>> &lists)
+//   bool publish(const allocation &, const new_element &e, const std::vector<uint32_t> &list0,
+//                const backlink *first)   writes e's record (live) and, in the same atomic step, the
+//                first back-link; false (nothing written) when the back-link's list changed meanwhile
+//   bool replace_list(const backlink &)   compare-and-swap of one neighbor list; false if it changed
+//   int read_list(uint32_t id, int level, uint32_t *out)  (same as neighbors)
+//   void raise_entry_point(uint32_t id, int level)
+// ---------------------------------------------------------------------------------------------
+struct new_element {
+    const float *vector;
+    std::uint8_t tid[6];
+    int level;
+};
+
+struct backlink {
+    std::uint32_t owner;
+    int level;
+    std::vector<std::uint32_t> expected;
+    std::vector<std::uint32_t> replacement;
+};
+
+template <class Store>
+class inserter {
+public:
+    inserter(Store &s, const record_layout &layout, int ef_construction, visited_set &visited)
+        : s_(s), layout_(layout), ef_construction_(ef_construction), visited_(visited), scratch_(layout.m0),
+          vec_a_(layout.dims), vec_b_(layout.dims) {}
+
+    void insert(const new_element &e) {
+        auto alloc = s_.allocate(e);
+        if (alloc.published)
+            return;
+
+        element_info info;
+        found ep{0, alloc.ep, {}};
+        if (!s_.visit(alloc.ep, e.vector, &ep.dist, &info)) {
+            // The entry point is unusable (should not happen): publish unlinked, become entry point.
+            std::vector<std::vector<std::uint32_t>> none(static_cast<std::size_t>(e.level));
+            if (e.level > 0)
+                s_.write_upper_lists(alloc, e.level, none);
+            s_.publish(alloc, e, {}, nullptr);
+            s_.raise_entry_point(alloc.id, e.level);
+            return;
+        }
+
+        int top = alloc.ep_level;
+        if (top > e.level)
+            ep = greedy_descent(s_, e.vector, ep, top, e.level, scratch_);
+
+        // Neighbors for each level from min(level, top) down to 0.
+        std::vector<std::vector<std::uint32_t>> lists(static_cast<std::size_t>(e.level) + 1);
+        std::vector<found> candidates;
+        std::vector<std::size_t> kept;
+        for (int level = std::min(e.level, top); level >= 0; level--) {
+            visited_.reset(0);
+            layer_search<Store> search(s_, e.vector, level, visited_, layout_.m0);
+            search.add_entry(ep, state_live);
+            candidates.clear();
+            search.run(static_cast<std::size_t>(ef_construction_), candidates);
+            if (candidates.empty())
+                continue;
+            ep = candidates.front();
+            select_from(candidates, layout_.m, kept);
+            for (std::size_t k : kept)
+                lists[static_cast<std::size_t>(level)].push_back(candidates[k].id);
+        }
+
+        if (e.level > 0) {
+            std::vector<std::vector<std::uint32_t>> upper(lists.begin() + 1, lists.end());
+            s_.write_upper_lists(alloc, e.level, upper);
+        }
+
+        // Publish the element together with the back-link from its nearest level-0 neighbor, so
+        // the element is reachable from the moment it exists (also after a crash).
+        const std::vector<std::uint32_t> &list0 = lists[0];
+        bool published = false;
+        std::size_t first_linked = 0;
+        for (std::size_t i = 0; i < list0.size() && !published; i++) {
+            for (int attempt = 0; attempt < 3 && !published; attempt++) {
+                backlink bl;
+                if (!plan_backlink(list0[i], 0, alloc.id, e.vector, bl))
+                    break;
+                published = s_.publish(alloc, e, list0, &bl);
+                first_linked = i;
+            }
+        }
+        if (!published) {
+            s_.publish(alloc, e, list0, nullptr);
+            first_linked = list0.size();
+        }
+
+        for (int level = 0; level <= e.level; level++) {
+            const auto &list = lists[static_cast<std::size_t>(level)];
+            for (std::size_t i = 0; i < list.size(); i++) {
+                if (level == 0 && i == first_linked)
+                    continue;
+                for (int attempt = 0; attempt < 3; attempt++) {
+                    backlink bl;
+                    if (!plan_backlink(list[i], level, alloc.id, e.vector, bl))
+                        break;
+                    if (s_.replace_list(bl))
+                        break;
+                }
+            }
+        }
+
+        if (e.level > top)
+            s_.raise_entry_point(alloc.id, e.level);
+    }
+
+    // The new list of `owner` at `level` once `added` (with vector added_vec) joins it.
+    // False when there is nothing to do (already present, or owner unusable).
+    bool plan_backlink(std::uint32_t owner, int level, std::uint32_t added, const float *added_vec, backlink &bl) {
+        bl.owner = owner;
+        bl.level = level;
+        int n = s_.read_list(owner, level, scratch_.data());
+        bl.expected.assign(scratch_.begin(), scratch_.begin() + n);
+        for (std::uint32_t id : bl.expected)
+            if (id == added)
+                return false;
+        std::size_t cap = level == 0 ? layout_.m0 : layout_.m;
+        if (bl.expected.size() < cap) {
+            bl.replacement = bl.expected;
+            bl.replacement.push_back(added);
+            return true;
+        }
+        // Full: choose among the current neighbors and the new element with the heuristic.
+        std::uint8_t st = s_.read_vector(owner, vec_a_.data());
+        if (st != state_live && st != state_deleted)
+            return false;
+        std::vector<found> cand;
+        cand.reserve(bl.expected.size() + 1);
+        cand_vectors_.resize((bl.expected.size() + 1) * layout_.dims);
+        std::size_t k = 0;
+        for (std::uint32_t id : bl.expected) {
+            float *dst = cand_vectors_.data() + k * layout_.dims;
+            std::uint8_t cst = s_.read_vector(id, dst);
+            if (cst != state_live && cst != state_deleted)
+                continue;  // dropped: it no longer exists
+            cand.push_back(found{s_.distance(vec_a_.data(), dst), id, {}});
+            k++;
+        }
+        std::memcpy(cand_vectors_.data() + k * layout_.dims, added_vec, layout_.dims * sizeof(float));
+        cand.push_back(found{s_.distance(vec_a_.data(), added_vec), added, {}});
+        k++;
+        // Sort candidates with their vectors by distance.
+        std::vector<std::size_t> order(k);
+        for (std::size_t i = 0; i < k; i++)
+            order[i] = i;
+        std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return cand[a].dist < cand[b].dist; });
+        std::vector<found> sorted(k);
+        for (std::size_t i = 0; i < k; i++)
+            sorted[i] = cand[order[i]];
+        std::vector<std::size_t> kept;
+        select_neighbors(sorted, cap,
+                         [&](std::size_t i, std::size_t j) {
+                             return s_.distance(cand_vectors_.data() + order[i] * layout_.dims,
+                                                cand_vectors_.data() + order[j] * layout_.dims);
+                         },
+                         kept);
+        bl.replacement.clear();
+        for (std::size_t i : kept)
+            bl.replacement.push_back(sorted[i].id);
+        return bl.replacement != bl.expected;
+    }
+
+private:
+    // Heuristic selection among search results (ascending), loading candidate vectors lazily.
+    void select_from(const std::vector<found> &sorted, std::size_t max_count, std::vector<std::size_t> &kept) {
+        cand_vectors_.resize(sorted.size() * layout_.dims);
+        loaded_.assign(sorted.size(), 0);
+        auto vec = [&](std::size_t i) -> const float * {
+            float *p = cand_vectors_.data() + i * layout_.dims;
+            if (!loaded_[i]) {
+                s_.read_vector(sorted[i].id, p);
+                loaded_[i] = 1;
+            }
+            return p;
+        };
+        select_neighbors(sorted, max_count, [&](std::size_t i, std::size_t j) { return s_.distance(vec(i), vec(j)); },
+                         kept);
+    }
+
+    Store &s_;
+    const record_layout &layout_;
+    int ef_construction_;
+    visited_set &visited_;
+    std::vector<std::uint32_t> scratch_;
+    std::vector<float> vec_a_, vec_b_;
+    std::vector<float> cand_vectors_;
+    std::vector<std::uint8_t> loaded_;
+};
+
+}  // namespace meridian::hnsw

@@ -1,0 +1,250 @@
+// The HNSW core against an in-memory store: levels, layout, search recall and connectivity.
+#include "core/distance.hpp"
+#include "core/hnsw_graph.hpp"
+#include "core/hnsw_layout.hpp"
+#include "core/hnsw_level.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <random>
+#include <set>
+
+using namespace meridian::hnsw;
+
+namespace {
+
+// Records in plain vectors, same semantics as the page store.
+struct memory_store {
+    record_layout layout;
+    struct rec {
+        std::uint8_t state = state_free;
+        int level = 0;
+        std::vector<std::vector<std::uint32_t>> lists;
+        std::vector<float> v;
+        std::uint8_t tid[6] = {};
+    };
+    std::vector<rec> recs;
+    std::uint32_t ep = invalid_id;
+    int ep_level = -1;
+
+    struct allocation {
+        std::uint32_t id, slab_id, slab_index, ep;
+        int ep_level;
+        bool published;
+    };
+
+    explicit memory_store(record_layout l) : layout(l) {}
+
+    float distance(const float *a, const float *b) const { return meridian::distance::l2_squared(a, b, layout.dims); }
+    bool visit(std::uint32_t id, const float *q, float *d, element_info *info) {
+        if (id >= recs.size() || (recs[id].state != state_live && recs[id].state != state_deleted))
+            return false;
+        *d = distance(q, recs[id].v.data());
+        info->state = recs[id].state;
+        std::memcpy(info->tid, recs[id].tid, 6);
+        return true;
+    }
+    int neighbors(std::uint32_t id, int level, std::uint32_t *out) {
+        if (id >= recs.size() || level > recs[id].level || recs[id].lists.empty())
+            return 0;
+        const auto &l = recs[id].lists[static_cast<std::size_t>(level)];
+        std::copy(l.begin(), l.end(), out);
+        return static_cast<int>(l.size());
+    }
+    int read_list(std::uint32_t id, int level, std::uint32_t *out) { return neighbors(id, level, out); }
+    std::uint8_t read_vector(std::uint32_t id, float *out) {
+        if (id >= recs.size())
+            return state_free;
+        if (!recs[id].v.empty())
+            std::copy(recs[id].v.begin(), recs[id].v.end(), out);
+        return recs[id].state;
+    }
+    allocation allocate(const new_element &e) {
+        allocation a{static_cast<std::uint32_t>(recs.size()), 0, 0, ep, ep_level, false};
+        recs.emplace_back();
+        if (ep == invalid_id) {
+            publish(a, e, {}, nullptr);
+            ep = a.id;
+            ep_level = e.level;
+            a.published = true;
+        }
+        return a;
+    }
+    void write_upper_lists(const allocation &a, int level, const std::vector<std::vector<std::uint32_t>> &lists) {
+        auto &r = recs[a.id];
+        r.lists.resize(static_cast<std::size_t>(level) + 1);
+        for (int l = 1; l <= level; l++)
+            r.lists[static_cast<std::size_t>(l)] = lists[static_cast<std::size_t>(l - 1)];
+    }
+    bool publish(const allocation &a, const new_element &e, const std::vector<std::uint32_t> &list0,
+                 const backlink *first) {
+        if (first && !replace_list(*first))
+            return false;
+        auto &r = recs[a.id];
+        r.state = state_live;
+        r.level = e.level;
+        r.lists.resize(static_cast<std::size_t>(e.level) + 1);
+        r.lists[0] = list0;
+        r.v.assign(e.vector, e.vector + layout.dims);
+        std::memcpy(r.tid, e.tid, 6);
+        return true;
+    }
+    bool replace_list(const backlink &bl) {
+        auto &r = recs[bl.owner];
+        if (r.lists.size() <= static_cast<std::size_t>(bl.level) || r.lists[static_cast<std::size_t>(bl.level)] != bl.expected)
+            return false;
+        r.lists[static_cast<std::size_t>(bl.level)] = bl.replacement;
+        return true;
+    }
+    void raise_entry_point(std::uint32_t id, int level) {
+        if (level > ep_level) {
+            ep = id;
+            ep_level = level;
+        }
+    }
+};
+
+std::vector<float> make_random_vectors(std::size_t n, std::size_t dims, unsigned seed) {
+    std::mt19937 gen(seed);
+    std::uniform_real_distribution<float> u(0.0f, 1.0f);
+    std::vector<float> d(n * dims);
+    for (auto &x : d)
+        x = u(gen);
+    return d;
+}
+
+std::vector<std::uint32_t> search(memory_store &s, const float *q, std::size_t k, std::size_t ef) {
+    visited_set visited;
+    std::vector<std::uint32_t> scratch(s.layout.m0);
+    element_info info;
+    found ep{0, s.ep, {}};
+    s.visit(s.ep, q, &ep.dist, &info);
+    ep = greedy_descent(s, q, ep, s.ep_level, 0, scratch);
+    visited.reset(s.recs.size());
+    layer_search<memory_store> ls(s, q, 0, visited, s.layout.m0);
+    ls.add_entry(ep, info.state);
+    std::vector<found> out;
+    ls.run(ef, out);
+    std::vector<std::uint32_t> ids;
+    for (std::size_t i = 0; i < out.size() && i < k; i++)
+        ids.push_back(out[i].id);
+    return ids;
+}
+
+}  // namespace
+
+TEST(HnswLevel, DeterministicAndGeometric) {
+    std::vector<float> v = {1.0f, 2.0f, 3.0f};
+    int l1 = level_for_vector(v.data(), 3, 16, 16);
+    int l2 = level_for_vector(v.data(), 3, 16, 16);
+    EXPECT_EQ(l1, l2);
+    std::vector<float> neg = {-0.0f, 2.0f, 3.0f}, pos = {0.0f, 2.0f, 3.0f};
+    EXPECT_EQ(level_for_vector(neg.data(), 3, 16, 16), level_for_vector(pos.data(), 3, 16, 16));
+    // Level distribution: P(level >= 1) = 1/m.
+    std::map<int, int> hist;
+    const int n = 200000;
+    for (int i = 0; i < n; i++)
+        hist[level_for_hash(std::uint64_t(i) * 0x9E3779B97F4A7C15ull, 16, 16)]++;
+    double p1 = 1.0 - double(hist[0]) / n;
+    EXPECT_NEAR(p1, 1.0 / 16, 0.005);
+    EXPECT_EQ(level_for_hash(0, 16, 16), 0);               // u = 1 gives level 0
+    EXPECT_EQ(level_for_hash(~0ull, 16, 3), 3);            // the cap holds
+}
+
+TEST(HnswLayout, RecordSizes) {
+    auto l = record_layout::make(784, 16);
+    EXPECT_EQ(l.m0, 32u);
+    EXPECT_EQ(l.vector_offset, 16u + 128u);
+    EXPECT_EQ(l.record_size, 16u + 128u + 3136u);
+    EXPECT_EQ(l.record_size % 4, 0u);
+    EXPECT_EQ(l.upper_list_size, 68u);
+    EXPECT_EQ(l.lists_per_slab, (l.record_size - 4) / 68);
+    EXPECT_EQ(l.max_level, 16);
+    auto tiny = record_layout::make(1, 2);
+    EXPECT_GE(tiny.max_level, 1);
+    EXPECT_LE(tiny.slab_list_offset(static_cast<std::uint32_t>(tiny.max_level)), tiny.record_size);
+}
+
+TEST(HnswGraph, RecallAndConnectivity) {
+    const std::size_t n = 3000, dims = 16, nq = 100;
+    auto data = make_random_vectors(n, dims, 1);
+    auto queries = make_random_vectors(nq, dims, 2);
+    auto layout = record_layout::make(dims, 8);
+    memory_store s(layout);
+    visited_set visited;
+    inserter<memory_store> ins(s, layout, 64, visited);
+    for (std::size_t i = 0; i < n; i++) {
+        new_element e{data.data() + i * dims, {}, level_for_vector(data.data() + i * dims, dims, 8, layout.max_level)};
+        std::memcpy(e.tid, &i, 4);
+        ins.insert(e);
+    }
+    // Every element reachable from the entry point over all levels.
+    std::vector<char> seen(n, 0);
+    std::vector<std::uint32_t> stack = {s.ep}, buf(layout.m0);
+    seen[s.ep] = 1;
+    while (!stack.empty()) {
+        auto id = stack.back();
+        stack.pop_back();
+        for (int l = 0; l <= s.recs[id].level; l++) {
+            int k = s.neighbors(id, l, buf.data());
+            for (int i = 0; i < k; i++)
+                if (!seen[buf[i]]) {
+                    seen[buf[i]] = 1;
+                    stack.push_back(buf[i]);
+                }
+        }
+    }
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), static_cast<long>(n));
+    // Recall@10 against brute force.
+    double hits = 0;
+    for (std::size_t qi = 0; qi < nq; qi++) {
+        const float *q = queries.data() + qi * dims;
+        std::vector<std::pair<float, std::uint32_t>> all;
+        for (std::uint32_t i = 0; i < n; i++)
+            all.emplace_back(meridian::distance::scalar::l2_squared(q, data.data() + i * dims, dims), i);
+        std::partial_sort(all.begin(), all.begin() + 10, all.end());
+        std::set<std::uint32_t> truth;
+        for (int i = 0; i < 10; i++)
+            truth.insert(all[static_cast<std::size_t>(i)].second);
+        for (auto id : search(s, q, 10, 64))
+            hits += truth.count(id);
+    }
+    EXPECT_GE(hits / (nq * 10), 0.95);
+}
+
+TEST(HnswGraph, IterativeSearchReturnsEveryLiveElementOnceInBatches) {
+    const std::size_t n = 500, dims = 8;
+    auto data = make_random_vectors(n, dims, 3);
+    auto layout = record_layout::make(dims, 4);
+    memory_store s(layout);
+    visited_set visited;
+    inserter<memory_store> ins(s, layout, 32, visited);
+    for (std::size_t i = 0; i < n; i++)
+        ins.insert(new_element{data.data() + i * dims, {}, level_for_vector(data.data() + i * dims, dims, 4, layout.max_level)});
+    for (std::size_t i = 0; i < n; i += 3)
+        s.recs[i].state = state_deleted;
+    visited.reset(n);
+    layer_search<memory_store> ls(s, data.data(), 0, visited, layout.m0);
+    element_info info;
+    found ep{0, s.ep, {}};
+    s.visit(s.ep, data.data(), &ep.dist, &info);
+    ls.add_entry(ep, info.state);
+    std::vector<found> out;
+    std::set<std::uint32_t> ids;
+    while (!ls.exhausted()) {
+        std::size_t before = out.size();
+        ls.run(20, out);
+        for (std::size_t i = before; i < out.size(); i++) {
+            EXPECT_TRUE(ids.insert(out[i].id).second) << "returned twice";
+            EXPECT_EQ(s.recs[out[i].id].state, state_live);
+            if (i > before)
+                EXPECT_LE(out[i - 1].dist, out[i].dist);
+        }
+    }
+    std::size_t live = 0;
+    for (auto &r : s.recs)
+        live += r.state == state_live;
+    EXPECT_EQ(ids.size(), live);
+}
