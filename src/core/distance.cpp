@@ -198,9 +198,9 @@ MERIDIAN_AVX2 float norm_squared_avx2(const float *a, std::size_t n) {
 // Horizontal sum with AVX-512F and SSE only (_mm512_reduce_add_ps trips a GCC 12 false
 // "uninitialized" warning).
 MERIDIAN_AVX512 inline float hsum512(__m512 v) {
-    v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, 0x4e));  // + the other 256-bit half
-    v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, 0xb1));  // + the neighbouring 128-bit lane
-    __m128 x = _mm512_castps512_ps128(v);
+    v = _mm512_add_ps(v, _mm512_mask_shuffle_f32x4(v, 0xffff, v, v, 0x4e));  // + the other 256-bit half
+    v = _mm512_add_ps(v, _mm512_mask_shuffle_f32x4(v, 0xffff, v, v, 0xb1));  // + the neighbouring 128-bit lane
+    __m128 x = _mm512_maskz_extractf32x4_ps(0xf, v, 0);
     x = _mm_add_ps(x, _mm_movehl_ps(x, x));
     x = _mm_add_ss(x, _mm_movehdup_ps(x));
     return _mm_cvtss_f32(x);
