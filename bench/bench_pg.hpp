@@ -1,0 +1,25 @@
+#pragma once
+
+#include "dataset.hpp"
+#include "pg.hpp"
+#include "util.hpp"
+
+#include <string>
+#include <vector>
+
+namespace bench {
+
+struct PgBenchConfig {
+    std::string conninfo;             // base libpq conninfo (PGHOST/PGPORT/PGUSER fill the rest)
+    std::string db = "bench";         // dropped and recreated
+    std::string extension = "meridian";  // or "vector" (pgvector), same SQL surface
+    WireFormat format = WireFormat::binary;
+    std::vector<int> efs;
+    int m = 16, ef_construction = 64;
+    std::size_t inserts = 2000;
+};
+
+// Loads fm.train into a fresh database, builds the hnsw index and measures it. Keys "pg.".
+Results run_pg(const PgBenchConfig &cfg, const FashionMnist &fm, const GroundTruth &gt);
+
+}  // namespace bench
