@@ -21,6 +21,9 @@ OBJS         = $(SRCS:.cpp=.o)
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --inputdir=$(srcdir) --load-extension=meridian
 
+# TAP tests: PostgreSQL::Test::Cluster from postgresql-server-dev-15. PostgreSQL refuses root, so
+# scripts/test-all.sh runs them as the postgres user from a VPATH build directory under .run/:
+#   make -C .run/tap -f $PWD/Makefile VPATH=$PWD prove_installcheck [PROVE_TESTS=test/tap/001_x.pl]
 TAP_TESTS    = 1
 PROVE_TESTS  = test/tap/*.pl
 
@@ -39,7 +42,10 @@ include $(PGXS)
 extension/meridian--$(EXTVERSION).sql: $(SQL_PARTS)
 	cat $^ > $@
 
-.PHONY: test demo bench unit
+.PHONY: test demo bench unit prove_installcheck
+# The TAP tests alone, against the installed extension (TESTDIR is the current directory).
+prove_installcheck:
+	$(prove_installcheck)
 test:
 	scripts/test-all.sh
 demo:
