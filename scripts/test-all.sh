@@ -40,7 +40,7 @@ finish() {
 
 # Fail fast: count the failure, print the summary, stop.
 fail() {
-  note "FAILED: $*"
+  note "FAILED: $1"
   failed=$((failed + ${2:-1}))
   finish
 }
@@ -178,7 +178,7 @@ else
   fi
   if [ "$tap_rc" -ne 0 ]; then
     # prove's "Test Summary Report" names each failed script: show the end of its log.
-    for t in $(sed -n 's/^\(test\/tap\/[^ ]*\.pl\) .*/\1/p' "$run/tap.log" | sort -u); do
+    for t in $(sed -n 's/^\(test\/tap\/[^ ]*\.pl\) *(Wstat.*/\1/p' "$run/tap.log" | sort -u); do
       log="$tapdir/tmp_check/log/regress_log_$(basename "$t" .pl)"
       [ -f "$log" ] || continue
       note "tail of ${log#"$root"/}:"; tail -n 40 "$log"

@@ -37,6 +37,13 @@ BEGIN
 	}
 }
 
+# Reap the postmasters this process adopted and that have exited (nodes stopped by the test),
+# so they do not linger as zombies of a non-reaping init after the test.
+END
+{
+	1 while $subreaper && waitpid(-1, WNOHANG) > 0;
+}
+
 # PIDs of the direct children of $pid, from /proc.
 sub postmaster_children
 {
