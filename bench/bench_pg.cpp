@@ -80,31 +80,37 @@ Results run_pg(const PgBenchConfig &cfg, const FashionMnist &fm, const GroundTru
     std::fprintf(stderr, "%s: loaded in %s s (VACUUM ANALYZE + CHECKPOINT %s s)\n", label.c_str(), r["pg.load_s"].c_str(),
                  r["pg.vacuum_s"].c_str());
 
-    // Build.
-    const std::string create = "CREATE INDEX items_embedding_idx ON items USING hnsw (embedding vector_l2_ops) WITH (m = " +
-                               std::to_string(cfg.m) + ", ef_construction = " + std::to_string(cfg.ef_construction) + ")";
-    std::fprintf(stderr, "%s: %s\n", label.c_str(), create.c_str());
-    const double build_s = create_index_with_progress(c, ci, create, 5.0, [&](const std::string &line) {
-        std::fprintf(stderr, "%s:   %s\n", label.c_str(), line.c_str());
-    });
-    r["pg.build_s"] = fmt("%.2f", build_s);
-    r["pg.index_bytes"] = c.scalar("SELECT pg_relation_size('items_embedding_idx')");
-    std::fprintf(stderr, "%s: CREATE INDEX took %.1f s, index is %.1f MiB\n", label.c_str(), build_s,
-                 std::stod(r["pg.index_bytes"]) / 1048576.0);
+    if (cfg.build_index) {
+        // Build.
+        const std::string create = "CREATE INDEX items_embedding_idx ON items USING hnsw (embedding vector_l2_ops) WITH (m = " +
+                                   std::to_string(cfg.m) + ", ef_construction = " + std::to_string(cfg.ef_construction) + ")";
+        std::fprintf(stderr, "%s: %s\n", label.c_str(), create.c_str());
+        const double build_s = create_index_with_progress(c, ci, create, 5.0, [&](const std::string &line) {
+            std::fprintf(stderr, "%s:   %s\n", label.c_str(), line.c_str());
+        });
+        r["pg.build_s"] = fmt("%.2f", build_s);
+        r["pg.index_bytes"] = c.scalar("SELECT pg_relation_size('items_embedding_idx')");
+        std::fprintf(stderr, "%s: CREATE INDEX took %.1f s, index is %.1f MiB\n", label.c_str(), build_s,
+                     std::stod(r["pg.index_bytes"]) / 1048576.0);
 
-    // The plan must be the index scan, or the numbers below would measure a sequential scan.
-    {
-        std::vector<float> v(kDim);
-        fm.test.to_float(0, v.data());
-        std::string lit;
-        encode_vector_text(v.data(), kDim, lit);
-        Result plan = c.query("EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY embedding <-> '" + lit + "' LIMIT 10");
-        std::string text;
-        for (int i = 0; i < PQntuples(plan.get()); ++i) text += std::string(i ? " / " : "") + PQgetvalue(plan.get(), i, 0);
-        r["pg.plan"] = text;
-        std::fprintf(stderr, "%s: plan: %s\n", label.c_str(), text.c_str());
-        if (text.find("items_embedding_idx") == std::string::npos)
-            throw std::runtime_error("the k-NN query does not use the hnsw index: " + text);
+        // The plan must be the index scan, or the numbers below would measure a sequential scan.
+        {
+            std::vector<float> v(kDim);
+            fm.test.to_float(0, v.data());
+            std::string lit;
+            encode_vector_text(v.data(), kDim, lit);
+            Result plan = c.query("EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY embedding <-> '" + lit + "' LIMIT 10");
+            std::string text;
+            for (int i = 0; i < PQntuples(plan.get()); ++i) text += std::string(i ? " / " : "") + PQgetvalue(plan.get(), i, 0);
+            r["pg.plan"] = text;
+            std::fprintf(stderr, "%s: plan: %s\n", label.c_str(), text.c_str());
+            if (text.find("items_embedding_idx") == std::string::npos)
+                throw std::runtime_error("the k-NN query does not use the hnsw index: " + text);
+        }
+    } else {
+        std::fprintf(stderr, "%s: no index (--index none): exact sequential scans, for checking the client path\n",
+                     label.c_str());
+        r["pg.plan"] = "no index: sequential scan";
     }
 
     // ef_search sweep, single client.
@@ -192,7 +198,7 @@ Results run_pg(const PgBenchConfig &cfg, const FashionMnist &fm, const GroundTru
         }
         r["pg.insert_rows"] = std::to_string(n);
         r["pg.insert_rps"] = fmt("%.0f", static_cast<double>(n) / isw.seconds());
-        r["pg.index_bytes_after_insert"] = c.scalar("SELECT pg_relation_size('items_embedding_idx')");
+        if (cfg.build_index) r["pg.index_bytes_after_insert"] = c.scalar("SELECT pg_relation_size('items_embedding_idx')");
         std::fprintf(stderr, "%s: %zu single-row INSERTs: %s rows/s\n", label.c_str(), n, r["pg.insert_rps"].c_str());
     }
     return r;

@@ -17,6 +17,7 @@ struct PgBenchConfig {
     std::vector<int> efs;
     int m = 16, ef_construction = 64;
     std::size_t inserts = 2000;
+    bool build_index = true;          // false: no index, exact scans (checks the client path only)
 };
 
 // Loads fm.train into a fresh database, builds the hnsw index and measures it. Keys "pg.".

@@ -24,8 +24,8 @@ void run_demo(const DemoConfig &cfg, const FashionMnist &fm) {
                 c.scalar("SELECT extversion FROM pg_extension WHERE extname = '" + cfg.extension + "'").c_str());
 
     // Reuse the table when a previous run loaded it completely; otherwise (re)load it.
-    const std::string rows = c.scalar(
-        "SELECT CASE WHEN to_regclass('items') IS NULL THEN '' ELSE (SELECT count(*) FROM items)::text END");
+    const bool have_table = !c.scalar("SELECT to_regclass('items')").empty();
+    const std::string rows = have_table ? c.scalar("SELECT count(*) FROM items") : "";
     if (rows == std::to_string(fm.train.n)) {
         std::printf("table items: reusing the %s rows loaded earlier\n", rows.c_str());
     } else {
@@ -40,19 +40,24 @@ void run_demo(const DemoConfig &cfg, const FashionMnist &fm) {
     }
 
     c.exec("DROP INDEX IF EXISTS items_embedding_idx");
-    const std::string create =
-        "CREATE INDEX items_embedding_idx ON items USING hnsw (embedding vector_l2_ops) WITH (m = 16, ef_construction = 64)";
-    std::printf("\n%s;\n(progress from pg_stat_progress_create_index, polled on a second connection)\n", create.c_str());
-    std::fflush(stdout);
-    const double secs = create_index_with_progress(c, ci, create, 0.5, [](const std::string &line) {
-        std::printf("  %s\n", line.c_str());
+    if (cfg.build_index) {
+        const std::string create =
+            "CREATE INDEX items_embedding_idx ON items USING hnsw (embedding vector_l2_ops) WITH (m = 16, ef_construction = 64)";
+        std::printf("\n%s;\n(progress from pg_stat_progress_create_index, polled on a second connection)\n", create.c_str());
         std::fflush(stdout);
-    });
-    std::printf("index built in %.1f s, size %s\n", secs,
-                c.scalar("SELECT pg_size_pretty(pg_relation_size('items_embedding_idx'))").c_str());
+        const double secs = create_index_with_progress(c, ci, create, 0.5, [](const std::string &line) {
+            std::printf("  %s\n", line.c_str());
+            std::fflush(stdout);
+        });
+        std::printf("index built in %.1f s, size %s\n", secs,
+                    c.scalar("SELECT pg_size_pretty(pg_relation_size('items_embedding_idx'))").c_str());
+    } else {
+        std::printf("no index (--index none): the queries below are exact sequential scans\n");
+    }
 
+    std::string ef = c.scalar("SELECT current_setting('hnsw.ef_search', true)");
     std::printf("\nSELECT id FROM items ORDER BY embedding <-> $1 LIMIT 10;  -- hnsw.ef_search = %s, $1 = a test image\n",
-                c.scalar("SELECT current_setting('hnsw.ef_search', true)").c_str());
+                ef.empty() ? "(default)" : ef.c_str());
     KnnQuery knn(c, "items", kK, WireFormat::binary);
     double total_recall = 0;
     const std::size_t nq = std::min<std::size_t>(cfg.queries, fm.test.n);
@@ -71,7 +76,7 @@ void run_demo(const DemoConfig &cfg, const FashionMnist &fm) {
 
         const int label = fm.test_labels.empty() ? -1 : fm.test_labels[q];
         std::printf("\nquery %zu: test image #%zu (%s), %.2f ms\n", q + 1, q, class_name(label), ms);
-        std::printf("  hnsw ids: ");
+        std::printf("  SQL ids:  ");
         for (auto id : ids) std::printf(" %5lld", static_cast<long long>(id));
         std::printf("\n  exact ids:");
         for (int j = 0; j < kK; ++j) std::printf(" %5d", one.ids[j]);

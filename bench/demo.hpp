@@ -11,6 +11,7 @@ struct DemoConfig {
     std::string db = "demo";
     std::string extension = "meridian";
     std::size_t queries = 5;
+    bool build_index = true;  // false: no index (checks the client path only)
 };
 
 // Idempotent: creates the database and extension if missing, reuses a fully loaded table,

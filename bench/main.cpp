@@ -3,6 +3,7 @@
 //   fmnist-bench groundtruth [--out DIR]         compute (or verify) the cached exact top-10
 //   fmnist-bench reference   [--out DIR]         hnswlib in memory      -> DIR/reference.tsv
 //   fmnist-bench pg          [--out DIR] [--extension meridian|vector] [--format binary|text]
+//                            [--index hnsw|none] [--inserts 2000]
 //                                                 PostgreSQL (PG* env)   -> DIR/pg.tsv
 //   fmnist-bench report      [--out DIR]         both as markdown       -> stdout and DIR/results.md
 //   fmnist-bench demo        [--db demo] [--extension meridian] [--queries 5]
@@ -166,6 +167,7 @@ int main(int argc, char **argv) {
             cfg.db = args.str("db", "demo");
             cfg.extension = args.str("extension", "meridian");
             cfg.queries = nq;
+            cfg.build_index = args.str("index", "hnsw") != "none";
             run_demo(cfg, fm);
             return 0;
         }
@@ -191,6 +193,9 @@ int main(int argc, char **argv) {
             cfg.format = f == "binary" ? WireFormat::binary : WireFormat::text;
             cfg.efs = efs;
             cfg.inserts = static_cast<std::size_t>(args.num("inserts", 2000));
+            const std::string index = args.str("index", "hnsw");
+            if (index != "hnsw" && index != "none") throw std::runtime_error("--index must be hnsw or none");
+            cfg.build_index = index == "hnsw";
             Results r = run_pg(cfg, fm, gt);
             r["queries"] = std::to_string(nq);
             write_results(out + "/pg.tsv", r);

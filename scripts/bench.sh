@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# make bench: the Fashion-MNIST benchmark of BENCHMARKS.md, from a fresh Debian 12 machine.
+#   1. installs the dependencies, builds and installs the extension, builds bench/fmnist-bench
+#   2. exact top-10 ground truth by brute force (cached in .run/bench/)
+#   3. the reference: in-memory hnswlib, single thread, before any server runs
+#   4. a fresh cluster (.run/bench-pg, port 55441) with the settings below: COPY 60,000 rows,
+#      CREATE INDEX ... USING hnsw, the ef_search sweep, 2 clients, single-row INSERTs
+#   5. stops the cluster and prints the markdown report (also in .run/bench/results.md)
+#
+# Environment:
+#   BENCH_EXTENSION=meridian   the extension providing vector + hnsw (pgvector's is "vector")
+#   BENCH_FORMAT=binary        how query vectors and COPY rows are sent: binary or text
+#   BENCH_PORT=55441           the cluster's port
+#   MERIDIAN_SKIP_BUILD=1      skip step 1's dependency install and extension build/install
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+out="$root/.run/bench"
+tool="$root/build/bench/fmnist-bench"
+cluster=bench-pg
+port=${BENCH_PORT:-55441}
+extension=${BENCH_EXTENSION:-meridian}
+format=${BENCH_FORMAT:-binary}
+
+if [ "${MERIDIAN_SKIP_BUILD:-0}" != 1 ]; then
+  scripts/install-deps.sh
+  make -j2 install >/dev/null
+fi
+make -s -C bench BUILD="$root/build/bench" -j2
+mkdir -p "$out"
+
+"$tool" groundtruth --out "$out"
+"$tool" reference --out "$out"
+
+# Server settings for the benchmark (documented in docs/benchmarks.md):
+#   shared_buffers = 2GB                 table (~200 MiB) and index stay in PostgreSQL's cache
+#   maintenance_work_mem = 2GB           the whole graph is built in memory
+#   max_parallel_maintenance_workers = 1 leader + 1 worker = the machine's 2 cores
+#   max_wal_size = 8GB                   no forced checkpoint in the middle of COPY or CREATE INDEX
+#   jit = off                            JIT compilation only adds latency to LIMIT 10 queries
+# synchronous_commit and fsync keep their defaults (on): INSERT rates are for durable commits.
+rm -f "$out/pg.tsv"
+scripts/cluster.sh destroy "$cluster"
+scripts/cluster.sh start "$cluster" "$port" \
+  'shared_buffers = 2GB' \
+  'maintenance_work_mem = 2GB' \
+  'max_parallel_maintenance_workers = 1' \
+  'max_wal_size = 8GB' \
+  'checkpoint_timeout = 30min' \
+  'jit = off'
+trap 'scripts/cluster.sh stop "$cluster"' EXIT
+eval "$(scripts/cluster.sh env "$cluster")"
+
+status=0
+"$tool" pg --out "$out" --extension "$extension" --format "$format" || status=$?
+scripts/cluster.sh stop "$cluster"
+trap - EXIT
+
+echo
+"$tool" report --out "$out"
+echo
+echo "(written to $out/results.md)"
+exit $status
