@@ -45,8 +45,7 @@ Sweep run_queries(KnnQuery &knn, const FashionMnist &fm, const GroundTruth &gt, 
 
 }  // namespace
 
-Results run_pg(const PgBenchConfig &cfg, const FashionMnist &fm, const GroundTruth &gt) {
-    Results r;
+void run_pg(const PgBenchConfig &cfg, const FashionMnist &fm, const GroundTruth &gt, Results &r) {
     const std::string admin_ci = conninfo_for(cfg.conninfo, "postgres");
     const std::string ci = conninfo_for(cfg.conninfo, cfg.db);
     {
@@ -201,7 +200,6 @@ Results run_pg(const PgBenchConfig &cfg, const FashionMnist &fm, const GroundTru
         if (cfg.build_index) r["pg.index_bytes_after_insert"] = c.scalar("SELECT pg_relation_size('items_embedding_idx')");
         std::fprintf(stderr, "%s: %zu single-row INSERTs: %s rows/s\n", label.c_str(), n, r["pg.insert_rps"].c_str());
     }
-    return r;
 }
 
 }  // namespace bench

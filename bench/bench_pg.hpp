@@ -20,7 +20,8 @@ struct PgBenchConfig {
     bool build_index = true;          // false: no index, exact scans (checks the client path only)
 };
 
-// Loads fm.train into a fresh database, builds the hnsw index and measures it. Keys "pg.".
-Results run_pg(const PgBenchConfig &cfg, const FashionMnist &fm, const GroundTruth &gt);
+// Loads fm.train into a fresh database, builds the hnsw index and measures it, adding keys
+// "pg.*" to r as it goes (so a failure part-way still leaves what was measured).
+void run_pg(const PgBenchConfig &cfg, const FashionMnist &fm, const GroundTruth &gt, Results &r);
 
 }  // namespace bench

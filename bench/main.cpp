@@ -62,6 +62,11 @@ double num(const Results &r, const std::string &k) {
     return it == r.end() ? -1 : std::stod(it->second);
 }
 
+std::string with_unit(const Results &r, const std::string &k, const char *unit) {
+    auto it = r.find(k);
+    return it == r.end() ? "n/a" : it->second + unit;
+}
+
 std::string mib(const Results &r, const std::string &k) {
     double b = num(r, k);
     return b < 0 ? "n/a" : fmt("%.1f MiB", b / 1048576.0);
@@ -84,10 +89,11 @@ std::string report(const Results &r, const std::vector<int> &efs) {
           << get(r, "pg.format") << " parameters, latency measured at the client per query after a warm-up pass\n";
         o << "- Plan: `" << get(r, "pg.plan") << "`\n";
     }
+    if (r.count("pg.error")) o << "- **The PostgreSQL run failed:** " << get(r, "pg.error") << "\n";
     o << "\n| build | hnswlib (in memory, 1 thread) | " << label << " |\n|---|---:|---:|\n";
-    o << "| CREATE INDEX / build time | " << get(r, "hnswlib.build_s") << " s | " << get(r, "pg.build_s") << " s |\n";
+    o << "| CREATE INDEX / build time | " << with_unit(r, "hnswlib.build_s", " s") << " | " << with_unit(r, "pg.build_s", " s") << " |\n";
     o << "| index size | " << mib(r, "hnswlib.memory_bytes") << " (memory) | " << mib(r, "pg.index_bytes") << " |\n";
-    o << "| COPY 60,000 rows | | " << get(r, "pg.load_s") << " s |\n";
+    o << "| COPY 60,000 rows | | " << with_unit(r, "pg.load_s", " s") << " |\n";
     o << "| 2-client QPS, ef_search = 40 | | " << get(r, "pg.qps2_ef40") << " |\n";
     o << "| single-row INSERT (autocommit), rows/s | | " << get(r, "pg.insert_rps") << " |\n";
 
@@ -196,8 +202,15 @@ int main(int argc, char **argv) {
             const std::string index = args.str("index", "hnsw");
             if (index != "hnsw" && index != "none") throw std::runtime_error("--index must be hnsw or none");
             cfg.build_index = index == "hnsw";
-            Results r = run_pg(cfg, fm, gt);
+            Results r;
             r["queries"] = std::to_string(nq);
+            try {
+                run_pg(cfg, fm, gt, r);
+            } catch (const std::exception &e) {
+                r["pg.error"] = e.what();
+                write_results(out + "/pg.tsv", r);
+                throw;
+            }
             write_results(out + "/pg.tsv", r);
             return 0;
         }

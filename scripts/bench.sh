@@ -30,7 +30,6 @@ fi
 make -s -C bench BUILD="$root/build/bench" -j2
 mkdir -p "$out"
 
-"$tool" groundtruth --out "$out"
 "$tool" reference --out "$out"
 
 # Server settings for the benchmark (documented in docs/benchmarks.md):
