@@ -125,6 +125,15 @@ for f in sql/*.sql; do t=${f#sql/}; regress_tests+=("${t%.sql}"); done
 if [ ${#regress_tests[@]} -eq 0 ]; then
   note "no sql/*.sql yet: skipped"
 else
+  # pg_regress stops at the first test without an expected output; name them all up front.
+  missing=()
+  for t in "${regress_tests[@]}"; do
+    compgen -G "expected/$t.out" >/dev/null || compgen -G "expected/${t}_[0-9].out" >/dev/null || missing+=("$t")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    for t in "${missing[@]}"; do note "sql/$t.sql has no expected/$t.out"; done
+    fail "pg_regress: ${#missing[@]} test(s) without expected output" "${#missing[@]}"
+  fi
   pgxs_src=$(dirname "$(dirname "$(pg_config --pgxs)")")
   outdir="$run/regress"
   rm -rf "$outdir"; mkdir -p "$outdir"
@@ -143,7 +152,12 @@ else
     if [ -s "$outdir/regression.diffs" ]; then
       note "regression.diffs (.run/regress/regression.diffs):"; cat "$outdir/regression.diffs"
     fi
-    note "server log tail (.run/$regress_cluster/server.log):"; tail -n 30 "$run/$regress_cluster/server.log"
+    log="$run/$regress_cluster/server.log"
+    if [ -s "$outdir/regression.diffs" ]; then
+      grep -E 'terminated by signal|PANIC|TRAP:' "$log" && note "(server log: .run/$regress_cluster/server.log)"
+    else
+      note "server log tail (.run/$regress_cluster/server.log):"; tail -n 30 "$log"
+    fi
     scripts/cluster.sh stop "$regress_cluster"
     fail "pg_regress" "$([ "$bad" -gt 0 ] && echo 0 || echo 1)"
   fi
@@ -159,6 +173,10 @@ else
   # A PGXS VPATH build directory owned by postgres is the TESTDIR: prove runs from the source
   # directory, tmp_check (node data, logs) lands in .run/tap/tmp_check.
   tapdir="$run/tap"
+  # Nodes of an interrupted earlier run may still be running: stop them before deleting.
+  for pgdata in "$tapdir"/tmp_check/t_*_data/pgdata; do
+    [ -f "$pgdata/postmaster.pid" ] && as_postgres "$(pg_config --bindir)/pg_ctl" -D "$pgdata" -m immediate -w stop >/dev/null 2>&1
+  done
   as_root rm -rf "$tapdir"
   as_root install -d -o postgres -g postgres "$tapdir" "$tapdir/tmp"
   # Unix-socket directories (Cluster.pm's tempdir_short) also under .run, when the path is short
