@@ -27,19 +27,14 @@ is( $primary->safe_psql('postgres',
 is($primary->safe_psql('postgres', "SELECT count(*) FROM pg_namespace WHERE nspname = 'meridian'"),
 	'1', 'schema meridian exists');
 
-# The vector type is being written; until the installed extension has it, the same test runs
-# on real[] so that replication and crash recovery of the harness are still exercised.
-my $has_vector =
-  $primary->safe_psql('postgres', "SELECT to_regtype('vector') IS NOT NULL") eq 't';
-my $coltype = $has_vector ? 'vector(3)' : 'real[]';
-diag "the extension has no vector type yet: testing a real[] column instead" unless $has_vector;
+is($primary->safe_psql('postgres', "SELECT '[1,2,3]'::vector(3)"), '[1,2,3]', 'the vector type works');
 
-# Row i holds (i, 2i, i mod 7); the literal is valid input for both column types.
+# Row i holds the vector [i, 2i, i mod 7].
 sub rows_sql
 {
 	my ($from, $to) = @_;
-	my $lit = $has_vector ? "'[' || i || ',' || 2 * i || ',' || i % 7 || ']'" : "'{' || i || ',' || 2 * i || ',' || i % 7 || '}'";
-	return "INSERT INTO items SELECT i, ($lit)::$coltype FROM generate_series($from, $to) AS i";
+	return "INSERT INTO items SELECT i, ('[' || i || ',' || 2 * i || ',' || i % 7 || ']')::vector(3) "
+	  . "FROM generate_series($from, $to) AS i";
 }
 
 # Everything a node holds, as one comparable line: row count, id range, and a digest of
@@ -49,7 +44,7 @@ my $snapshot_sql = q{
 	       || md5(coalesce(string_agg(id || '=' || embedding::text, ';' ORDER BY id), ''))
 	FROM items};
 
-$primary->safe_psql('postgres', "CREATE TABLE items (id int PRIMARY KEY, embedding $coltype NOT NULL)");
+$primary->safe_psql('postgres', 'CREATE TABLE items (id int PRIMARY KEY, embedding vector(3) NOT NULL)');
 $primary->safe_psql('postgres', rows_sql(1, 100));
 
 # A streaming standby from a base backup taken now.
@@ -65,9 +60,14 @@ $primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
 my $expected = $primary->safe_psql('postgres', $snapshot_sql);
 like($expected, qr/^200 1\.\.200 [0-9a-f]{32}$/, 'primary holds rows 1..200');
 is($standby->safe_psql('postgres', $snapshot_sql), $expected, 'standby holds the same rows as the primary');
-is($standby->safe_psql('postgres', 'SELECT embedding::text FROM items WHERE id = 150'),
-	$primary->safe_psql('postgres', 'SELECT embedding::text FROM items WHERE id = 150'),
-	'a row inserted after the backup reads the same on the standby');
+is($standby->safe_psql('postgres', 'SELECT embedding FROM items WHERE id = 150'),
+	'[150,300,3]', 'a vector inserted after the backup reads back exactly on the standby');
+# The 5 nearest neighbours of [50,100,1] by L2 distance (a sequential scan): row 50 itself,
+# then rows 49 and 51 (distance sqrt(1+4+1) each), 52 (sqrt(4+16+4)) and 48 (sqrt(4+16+25)).
+my $knn_sql = q{SELECT string_agg(id::text, ',' ORDER BY d, id)
+	FROM (SELECT id, embedding <-> '[50,100,1]' AS d FROM items ORDER BY d, id LIMIT 5) AS nn};
+is($primary->safe_psql('postgres', $knn_sql), '50,49,51,52,48', 'nearest neighbours on the primary');
+is($standby->safe_psql('postgres', $knn_sql), '50,49,51,52,48', 'nearest neighbours on the standby');
 is( $standby->safe_psql('postgres',
 		"SELECT extversion FROM pg_extension WHERE extname = 'meridian'"),
 	'0.1.0',
