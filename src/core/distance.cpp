@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <strings.h>
 
 namespace meridian::distance {
 
@@ -337,13 +338,14 @@ const catalog &the_catalog() {
     return c;
 }
 
-// The best set, or the one MERIDIAN_SIMD names if this CPU can run it.
+// The best set, or the one MERIDIAN_SIMD names (any case) if this CPU can run it; an unknown or
+// unrunnable request is ignored.
 kernels choose() {
     const catalog &c = the_catalog();
     const char *want = std::getenv("MERIDIAN_SIMD");
     if (want != nullptr && *want != '\0') {
         for (std::size_t i = 0; i < c.count; i++)
-            if (std::strcmp(c.sets[i].isa, want) == 0)
+            if (strcasecmp(c.sets[i].isa, want) == 0)
                 return c.sets[i];
     }
     return c.sets[c.count - 1];
