@@ -1,0 +1,525 @@
+#include "hnsw/page_store.hpp"
+
+#include "core/distance.hpp"
+#include "pg/guard.hpp"
+
+extern "C" {
+#include "storage/lmgr.h"
+}
+
+#include <algorithm>
+#include <cstring>
+
+namespace meridian::hnsw {
+
+namespace {
+
+constexpr std::uint64_t payload = stream_page_payload;
+
+inline BlockNumber block_of(std::uint64_t pos) { return first_stream_block + static_cast<BlockNumber>(pos / payload); }
+inline std::uint32_t offset_in_page(std::uint64_t pos) { return static_cast<std::uint32_t>(pos % payload); }
+
+Buffer read_buffer(Relation index, BlockNumber b) {
+    return pg::call([&] { return ReadBufferExtended(index, MAIN_FORKNUM, b, RBM_NORMAL, nullptr); });
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// stream_read
+
+stream_read::stream_read(Relation index, std::uint64_t pos, std::uint32_t len) {
+    BlockNumber b = block_of(pos);
+    std::uint32_t off = offset_in_page(pos);
+    std::uint32_t first = std::min<std::uint32_t>(len, static_cast<std::uint32_t>(payload - off));
+    buf_[0] = read_buffer(index, b);
+    LockBuffer(buf_[0], BUFFER_LOCK_SHARE);
+    n_ = 1;
+    ptr_[0] = PageGetContents(BufferGetPage(buf_[0])) + off;
+    len_[0] = first;
+    if (first < len) {
+        try {
+            buf_[1] = read_buffer(index, b + 1);
+        } catch (...) {
+            UnlockReleaseBuffer(buf_[0]);
+            throw;
+        }
+        LockBuffer(buf_[1], BUFFER_LOCK_SHARE);
+        n_ = 2;
+        ptr_[1] = PageGetContents(BufferGetPage(buf_[1]));
+        len_[1] = len - first;
+    }
+}
+
+stream_read::~stream_read() {
+    for (int i = 0; i < n_; i++)
+        UnlockReleaseBuffer(buf_[i]);
+}
+
+void stream_read::copy(std::uint32_t off, std::uint32_t n, void *dst) const {
+    char *out = static_cast<char *>(dst);
+    if (off < len_[0]) {
+        std::uint32_t k = std::min(n, len_[0] - off);
+        std::memcpy(out, ptr_[0] + off, k);
+        out += k;
+        n -= k;
+        off = len_[0];
+    }
+    if (n > 0)
+        std::memcpy(out, ptr_[1] + (off - len_[0]), n);
+}
+
+// ---------------------------------------------------------------------------------------------
+// stream_write
+
+stream_write::~stream_write() {
+    if (state_ != nullptr)
+        GenericXLogAbort(state_);
+    if (locked_)
+        for (int i = 0; i < n_; i++)
+            UnlockReleaseBuffer(bufs_[i]);
+}
+
+void stream_write::add_block(BlockNumber b) {
+    for (int i = 0; i < n_; i++)
+        if (blocks_[i] == b)
+            return;
+    if (n_ == MAX_GENERIC_XLOG_PAGES)
+        throw meridian::error(sqlstate::internal_error, "hnsw: too many pages in one WAL record");
+    if (locked_) {
+        // Late additions keep the ascending lock order: only pages above every locked one
+        // (pages we just added to the relation are invisible to others and do not count).
+        for (int i = 0; i < n_; i++)
+            if (!fresh_[i] && blocks_[i] > b)
+                throw meridian::error(sqlstate::internal_error, "hnsw: page lock order violated");
+        Buffer buf = read_buffer(index_, b);
+        LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+        blocks_[n_] = b;
+        bufs_[n_] = buf;
+        fresh_[n_] = false;
+        pages_[n_] = GenericXLogRegisterBuffer(state_, buf, 0);
+        n_++;
+        return;
+    }
+    blocks_[n_] = b;
+    fresh_[n_] = false;
+    n_++;
+}
+
+void stream_write::add_meta() { add_block(meta_block); }
+
+void stream_write::add_range(std::uint64_t pos, std::uint32_t len) {
+    add_block(block_of(pos));
+    if (len > 0)
+        add_block(block_of(pos + len - 1));
+}
+
+void stream_write::add_new_block(Buffer buf) {
+    // Called after begin(): the page was just added to the relation and is locked by us.
+    if (n_ == MAX_GENERIC_XLOG_PAGES)
+        throw meridian::error(sqlstate::internal_error, "hnsw: too many pages in one WAL record");
+    blocks_[n_] = BufferGetBlockNumber(buf);
+    bufs_[n_] = buf;
+    fresh_[n_] = true;
+    pages_[n_] = GenericXLogRegisterBuffer(state_, buf, GENERIC_XLOG_FULL_IMAGE);
+    init_stream_page(pages_[n_]);
+    n_++;
+}
+
+void stream_write::begin() {
+    std::sort(blocks_, blocks_ + n_);
+    int locked = 0;
+    try {
+        for (; locked < n_; locked++) {
+            bufs_[locked] = read_buffer(index_, blocks_[locked]);
+            LockBuffer(bufs_[locked], BUFFER_LOCK_EXCLUSIVE);
+        }
+    } catch (...) {
+        for (int i = 0; i < locked; i++)
+            UnlockReleaseBuffer(bufs_[i]);
+        throw;
+    }
+    locked_ = true;
+    state_ = GenericXLogStart(index_);
+    for (int i = 0; i < n_; i++)
+        pages_[i] = GenericXLogRegisterBuffer(state_, bufs_[i], 0);
+}
+
+meta_page *stream_write::meta() {
+    for (int i = 0; i < n_; i++)
+        if (blocks_[i] == meta_block)
+            return reinterpret_cast<meta_page *>(PageGetContents(pages_[i]));
+    throw meridian::error(sqlstate::internal_error, "hnsw: meta page not registered");
+}
+
+char *stream_write::locate(std::uint64_t pos, std::uint32_t *avail) const {
+    BlockNumber b = block_of(pos);
+    for (int i = 0; i < n_; i++)
+        if (blocks_[i] == b) {
+            *avail = static_cast<std::uint32_t>(payload - offset_in_page(pos));
+            return PageGetContents(pages_[i]) + offset_in_page(pos);
+        }
+    throw meridian::error(sqlstate::internal_error, "hnsw: page not registered for write");
+}
+
+void stream_write::read(std::uint64_t pos, std::uint32_t n, void *dst) const {
+    char *out = static_cast<char *>(dst);
+    while (n > 0) {
+        std::uint32_t avail;
+        const char *p = locate(pos, &avail);
+        std::uint32_t k = std::min(n, avail);
+        std::memcpy(out, p, k);
+        out += k;
+        pos += k;
+        n -= k;
+    }
+}
+
+void stream_write::write(std::uint64_t pos, std::uint32_t n, const void *src) {
+    const char *in = static_cast<const char *>(src);
+    while (n > 0) {
+        std::uint32_t avail;
+        char *p = locate(pos, &avail);
+        std::uint32_t k = std::min(n, avail);
+        std::memcpy(p, in, k);
+        in += k;
+        pos += k;
+        n -= k;
+    }
+}
+
+void stream_write::commit() {
+    GenericXLogFinish(state_);
+    state_ = nullptr;
+    for (int i = 0; i < n_; i++)
+        UnlockReleaseBuffer(bufs_[i]);
+    locked_ = false;
+}
+
+meta_page read_meta_header(Relation index) {
+    Buffer buf = read_buffer(index, meta_block);
+    LockBuffer(buf, BUFFER_LOCK_SHARE);
+    meta_page m;
+    std::memcpy(&m, PageGetContents(BufferGetPage(buf)), offsetof(meta_page, free_ids));
+    UnlockReleaseBuffer(buf);
+    if (m.magic != page_magic)
+        throw meridian::error(sqlstate::index_corrupted, "hnsw index \"" + std::string(RelationGetRelationName(index)) +
+                                                             "\" has an invalid meta page");
+    return m;
+}
+
+// ---------------------------------------------------------------------------------------------
+// page_store
+
+page_store::page_store(Relation index, const index_shape &shape)
+    : index_(index), shape_(shape), layout_(shape.layout), id_limit_(0) {}
+
+bool page_store::valid_id(std::uint32_t id) {
+    if (id < id_limit_)
+        return true;
+    if (id == invalid_id)
+        return false;
+    id_limit_ = read_meta_header(index_).high_water;
+    return id < id_limit_;
+}
+
+float page_store::distance(const float *a, const float *b) const {
+    if (shape_.kind == metric::l2)
+        return distance::l2_squared(a, b, layout_.dims);
+    return -distance::inner_product(a, b, layout_.dims);
+}
+
+float page_store::distance_split(const float *q, const char *p1, std::uint32_t n1, const char *p2,
+                                 std::uint32_t n2) const {
+    const float *a = reinterpret_cast<const float *>(p1);
+    const float *b = reinterpret_cast<const float *>(p2);
+    if (shape_.kind == metric::l2)
+        return distance::l2_squared(q, a, n1) + distance::l2_squared(q + n1, b, n2);
+    return -(distance::inner_product(q, a, n1) + distance::inner_product(q + n1, b, n2));
+}
+
+bool page_store::visit(std::uint32_t id, const float *q, float *dist, element_info *info) {
+    if (!valid_id(id))
+        return false;
+    if ((++visits_ & 255u) == 0)
+        pg::check_for_interrupts();
+    stream_read r(index_, layout_.record_position(id), layout_.record_size);
+    std::uint8_t state = static_cast<std::uint8_t>(r.piece(0)[0]);
+    if (state != state_live && state != state_deleted)
+        return false;
+    info->state = state;
+    r.copy(record_layout::off_tid, 6, info->tid);
+    const std::uint32_t voff = layout_.vector_offset;
+    if (r.pieces() == 1) {
+        *dist = distance(q, reinterpret_cast<const float *>(r.piece(0) + voff));
+    } else if (r.piece_len(0) <= voff) {
+        *dist = distance(q, reinterpret_cast<const float *>(r.piece(1) + (voff - r.piece_len(0))));
+    } else {
+        std::uint32_t k = (r.piece_len(0) - voff) / 4;
+        *dist = distance_split(q, r.piece(0) + voff, k, r.piece(1), layout_.dims - k);
+    }
+    return true;
+}
+
+bool page_store::locate_list(std::uint32_t id, int level, list_location *loc) {
+    if (!valid_id(id))
+        return false;
+    std::uint64_t pos = layout_.record_position(id);
+    if (level == 0) {
+        loc->pos = pos + record_layout::off_count0;
+        loc->len = layout_.list0_bytes();
+        loc->wide_count = false;
+        loc->capacity = layout_.m0;
+        return true;
+    }
+    std::uint8_t header[record_layout::off_count0];
+    {
+        stream_read r(index_, pos, sizeof header);
+        r.copy(0, sizeof header, header);
+    }
+    if ((header[0] != state_live && header[0] != state_deleted) || header[1] < level)
+        return false;
+    std::uint32_t slab_id;
+    std::uint16_t slab_index;
+    std::memcpy(&slab_id, header + record_layout::off_slab_id, 4);
+    std::memcpy(&slab_index, header + record_layout::off_slab_index, 2);
+    if (!valid_id(slab_id))
+        return false;
+    loc->pos = layout_.record_position(slab_id) + layout_.slab_list_offset(slab_index + static_cast<std::uint32_t>(level) - 1);
+    loc->len = layout_.upper_list_size;
+    loc->wide_count = true;
+    loc->capacity = layout_.m;
+    return true;
+}
+
+namespace {
+
+std::uint32_t parse_list(const char *bytes, const page_store::list_location &loc, std::uint32_t *out) {
+    std::uint32_t count;
+    std::uint32_t header;
+    if (loc.wide_count) {
+        std::memcpy(&count, bytes, 4);
+        header = 4;
+    } else {
+        std::uint16_t c16;
+        std::memcpy(&c16, bytes, 2);
+        count = c16;
+        header = 2;
+    }
+    count = std::min(count, loc.capacity);
+    std::memcpy(out, bytes + header, count * sizeof(std::uint32_t));
+    return count;
+}
+
+}  // namespace
+
+int page_store::read_list(std::uint32_t id, int level, std::uint32_t *out) {
+    list_location loc;
+    if (!locate_list(id, level, &loc))
+        return 0;
+    char bytes[4 + 4 * 2 * max_m];
+    {
+        stream_read r(index_, loc.pos, loc.len);
+        r.copy(0, loc.len, bytes);
+    }
+    return static_cast<int>(parse_list(bytes, loc, out));
+}
+
+std::uint8_t page_store::read_vector(std::uint32_t id, float *out) {
+    if (!valid_id(id))
+        return state_free;
+    stream_read r(index_, layout_.record_position(id), layout_.record_size);
+    std::uint8_t state = static_cast<std::uint8_t>(r.piece(0)[0]);
+    if (state == state_live || state == state_deleted)
+        r.copy(layout_.vector_offset, layout_.dims * 4, out);
+    return state;
+}
+
+void page_store::ensure_pages(std::uint64_t end_pos, stream_write &w) {
+    BlockNumber needed = block_of(end_pos - 1) + 1;
+    BlockNumber have = pg::call([&] { return RelationGetNumberOfBlocks(index_); });
+    while (have < needed) {
+        Buffer buf = pg::call([&] {
+            LockRelationForExtension(index_, ExclusiveLock);
+            Buffer b = ReadBufferExtended(index_, MAIN_FORKNUM, P_NEW, RBM_NORMAL, nullptr);
+            LockBuffer(b, BUFFER_LOCK_EXCLUSIVE);
+            UnlockRelationForExtension(index_, ExclusiveLock);
+            return b;
+        });
+        try {
+            w.add_new_block(buf);
+        } catch (...) {
+            UnlockReleaseBuffer(buf);
+            throw;
+        }
+        have = BufferGetBlockNumber(buf) + 1;
+    }
+}
+
+std::uint32_t page_store::allocate_slot(stream_write &w, meta_page *meta) {
+    std::uint32_t id;
+    if (meta->free_count > 0) {
+        id = meta->free_ids[--meta->free_count];
+    } else {
+        if (meta->high_water >= invalid_id - 1)
+            throw meridian::error(sqlstate::program_limit_exceeded, "hnsw index has too many elements");
+        id = meta->high_water++;
+        ensure_pages(layout_.record_position(id) + layout_.record_size, w);
+    }
+    w.add_range(layout_.record_position(id), layout_.record_size);
+    if (id >= id_limit_)
+        id_limit_ = meta->high_water;
+    return id;
+}
+
+page_store::allocation page_store::allocate(const new_element &e) {
+    allocation a{invalid_id, invalid_id, 0, invalid_id, -1, false};
+    if (e.level > 0) {
+        stream_write w(index_);
+        w.add_meta();
+        w.begin();
+        meta_page *meta = w.meta();
+        std::uint32_t need = static_cast<std::uint32_t>(e.level);
+        if (meta->slab_id != invalid_id && meta->slab_used + need <= layout_.lists_per_slab) {
+            a.slab_id = meta->slab_id;
+            a.slab_index = meta->slab_used;
+            meta->slab_used += need;
+        } else {
+            std::uint32_t sid = allocate_slot(w, meta);
+            std::vector<char> blank(layout_.record_size, 0);
+            blank[0] = static_cast<char>(state_slab);
+            w.write(layout_.record_position(sid), layout_.record_size, blank.data());
+            meta->slab_id = sid;
+            meta->slab_used = need;
+            a.slab_id = sid;
+            a.slab_index = 0;
+        }
+        w.commit();
+    }
+
+    stream_write w(index_);
+    w.add_meta();
+    w.begin();
+    meta_page *meta = w.meta();
+    a.id = allocate_slot(w, meta);
+    a.ep = meta->entry_point;
+    a.ep_level = meta->entry_level;
+    if (a.ep == invalid_id) {
+        // Empty graph: the element and the entry point that names it appear in one WAL record.
+        std::vector<char> rec(layout_.record_size, 0);
+        rec[record_layout::off_state] = static_cast<char>(state_live);
+        rec[record_layout::off_level] = static_cast<char>(e.level);
+        std::memcpy(rec.data() + record_layout::off_tid, e.tid, 6);
+        std::memcpy(rec.data() + record_layout::off_slab_id, &a.slab_id, 4);
+        std::uint16_t si = static_cast<std::uint16_t>(a.slab_index);
+        std::memcpy(rec.data() + record_layout::off_slab_index, &si, 2);
+        std::memcpy(rec.data() + layout_.vector_offset, e.vector, layout_.dims * 4);
+        w.write(layout_.record_position(a.id), layout_.record_size, rec.data());
+        meta->entry_point = a.id;
+        meta->entry_level = e.level;
+        a.published = true;
+    }
+    w.commit();
+    return a;
+}
+
+void page_store::write_list(stream_write &w, const list_location &loc, const std::vector<std::uint32_t> &ids) {
+    char bytes[4 + 4 * 2 * max_m] = {};
+    std::uint32_t count = std::min<std::uint32_t>(static_cast<std::uint32_t>(ids.size()), loc.capacity);
+    std::uint32_t header = loc.wide_count ? 4 : 2;
+    if (loc.wide_count) {
+        std::memcpy(bytes, &count, 4);
+    } else {
+        std::uint16_t c16 = static_cast<std::uint16_t>(count);
+        std::memcpy(bytes, &c16, 2);
+    }
+    std::memcpy(bytes + header, ids.data(), count * 4);
+    w.write(loc.pos, loc.len, bytes);
+}
+
+bool page_store::list_equals(const stream_write &w, const list_location &loc,
+                             const std::vector<std::uint32_t> &ids) const {
+    char bytes[4 + 4 * 2 * max_m];
+    std::uint32_t current[2 * max_m];
+    w.read(loc.pos, loc.len, bytes);
+    std::uint32_t n = parse_list(bytes, loc, current);
+    return n == ids.size() && std::equal(ids.begin(), ids.end(), current);
+}
+
+void page_store::write_upper_lists(const allocation &a, int level,
+                                   const std::vector<std::vector<std::uint32_t>> &lists) {
+    if (level <= 0)
+        return;
+    std::uint64_t pos = layout_.record_position(a.slab_id) + layout_.slab_list_offset(a.slab_index);
+    std::uint32_t len = layout_.upper_list_size * static_cast<std::uint32_t>(level);
+    stream_write w(index_);
+    w.add_range(pos, len);
+    w.begin();
+    for (int l = 1; l <= level; l++) {
+        list_location loc{pos + layout_.upper_list_size * static_cast<std::uint32_t>(l - 1), layout_.upper_list_size,
+                          true, layout_.m};
+        static const std::vector<std::uint32_t> empty;
+        write_list(w, loc, static_cast<std::size_t>(l - 1) < lists.size() ? lists[static_cast<std::size_t>(l - 1)] : empty);
+    }
+    w.commit();
+}
+
+bool page_store::publish(const allocation &a, const new_element &e, const std::vector<std::uint32_t> &list0,
+                         const backlink *first) {
+    list_location loc{};
+    if (first && !locate_list(first->owner, first->level, &loc))
+        return false;
+    std::uint64_t pos = layout_.record_position(a.id);
+    stream_write w(index_);
+    w.add_range(pos, layout_.record_size);
+    if (first)
+        w.add_range(loc.pos, loc.len);
+    w.begin();
+    if (first) {
+        if (!list_equals(w, loc, first->expected))
+            return false;
+        write_list(w, loc, first->replacement);
+    }
+    std::vector<char> rec(layout_.record_size, 0);
+    rec[record_layout::off_state] = static_cast<char>(state_live);
+    rec[record_layout::off_level] = static_cast<char>(e.level);
+    std::memcpy(rec.data() + record_layout::off_tid, e.tid, 6);
+    std::memcpy(rec.data() + record_layout::off_slab_id, &a.slab_id, 4);
+    std::uint16_t si = static_cast<std::uint16_t>(a.slab_index);
+    std::memcpy(rec.data() + record_layout::off_slab_index, &si, 2);
+    std::uint16_t count = static_cast<std::uint16_t>(std::min<std::size_t>(list0.size(), layout_.m0));
+    std::memcpy(rec.data() + record_layout::off_count0, &count, 2);
+    std::memcpy(rec.data() + record_layout::off_ids0, list0.data(), count * 4u);
+    std::memcpy(rec.data() + layout_.vector_offset, e.vector, layout_.dims * 4);
+    w.write(pos, layout_.record_size, rec.data());
+    w.commit();
+    return true;
+}
+
+bool page_store::replace_list(const backlink &bl) {
+    list_location loc;
+    if (!locate_list(bl.owner, bl.level, &loc))
+        return false;
+    stream_write w(index_);
+    w.add_range(loc.pos, loc.len);
+    w.begin();
+    if (!list_equals(w, loc, bl.expected))
+        return false;
+    write_list(w, loc, bl.replacement);
+    w.commit();
+    return true;
+}
+
+void page_store::raise_entry_point(std::uint32_t id, int level) {
+    stream_write w(index_);
+    w.add_meta();
+    w.begin();
+    meta_page *meta = w.meta();
+    if (meta->entry_point == invalid_id || level > meta->entry_level) {
+        meta->entry_point = id;
+        meta->entry_level = level;
+        w.commit();
+    }
+}
+
+}  // namespace meridian::hnsw

@@ -1,0 +1,148 @@
+// Index scans: ORDER BY embedding <op> query. The first batch is the classic ef_search-wide
+// search; when the executor wants more rows (a WHERE clause filtered some out), the same search
+// continues past them (iterative scan) until hnsw.max_scan_tuples elements were visited.
+#include "hnsw/element_input.hpp"
+#include "hnsw/page_store.hpp"
+#include "pg/context_owned.hpp"
+
+extern "C" {
+#include "access/relscan.h"
+}
+
+#include <cstring>
+#include <memory>
+#include <vector>
+
+namespace meridian::hnsw {
+
+namespace {
+
+// Visited sets are large (one tag per element) and reused across the scans of a backend.
+std::vector<std::unique_ptr<visited_set>> &visited_pool() {
+    static std::vector<std::unique_ptr<visited_set>> pool;
+    return pool;
+}
+
+struct scan_state {
+    scan_state(Relation index) : shape(shape_of(index)), store(index, shape) {
+        auto &pool = visited_pool();
+        if (pool.empty()) {
+            visited = std::make_unique<visited_set>();
+        } else {
+            visited = std::move(pool.back());
+            pool.pop_back();
+        }
+    }
+    ~scan_state() {
+        search.reset();
+        visited_pool().push_back(std::move(visited));
+    }
+
+    const index_shape &shape;
+    page_store store;
+    std::unique_ptr<visited_set> visited;
+    std::vector<float> query;
+    std::unique_ptr<layer_search<page_store>> search;
+    std::vector<found> batch;
+    std::size_t position = 0;
+    float last_distance = 0;
+    bool started = false;
+    bool have_last = false;
+    int batches = 0;
+};
+
+using scan_holder = pg::context_owned<scan_state>;
+
+scan_state &state_of(IndexScanDesc scan) { return *static_cast<scan_holder *>(scan->opaque)->get(); }
+
+void start(IndexScanDesc scan, scan_state &so) {
+    so.started = true;
+    const record_layout &layout = so.shape.layout;
+    so.query.assign(layout.dims, 0.0f);
+    if (!(scan->orderByData[0].sk_flags & SK_ISNULL)) {
+        const vec::Vector *v = pg::call([&] { return vec::datum_get_vector(scan->orderByData[0].sk_argument); });
+        if (static_cast<std::uint32_t>(v->dim) != layout.dims)
+            throw meridian::error(sqlstate::data_exception, "different vector dimensions " +
+                                                                std::to_string(layout.dims) + " and " +
+                                                                std::to_string(v->dim));
+        element_input in(scan->orderByData[0].sk_argument, so.shape);
+        if (in.indexable())
+            so.query.assign(in.data(), in.data() + layout.dims);
+    }
+    meta_page meta = read_meta_header(scan->indexRelation);
+    if (meta.entry_point == invalid_id)
+        return;
+    element_info info;
+    found ep{0, meta.entry_point, {}};
+    if (!so.store.visit(ep.id, so.query.data(), &ep.dist, &info))
+        return;
+    std::vector<std::uint32_t> scratch(layout.m0);
+    ep = greedy_descent(so.store, so.query.data(), ep, meta.entry_level, 0, scratch);
+    so.visited->reset(meta.high_water);
+    so.search = std::make_unique<layer_search<page_store>>(so.store, so.query.data(), 0, *so.visited, layout.m0);
+    so.search->add_entry(ep, ep.id == meta.entry_point ? info.state : state_live);
+}
+
+}  // namespace
+
+IndexScanDesc begin_scan(Relation index, int nkeys, int norderbys) {
+    IndexScanDesc scan = pg::call([&] { return RelationGetIndexScan(index, nkeys, norderbys); });
+    auto *so = new scan_state(index);
+    scan->opaque = pg::call([&] { return scan_holder::attach(CurrentMemoryContext, so); });
+    return scan;
+}
+
+void rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int norderbys) {
+    scan_state &so = state_of(scan);
+    so.search.reset();
+    so.batch.clear();
+    so.position = 0;
+    so.started = false;
+    so.have_last = false;
+    so.batches = 0;
+    if (keys && scan->numberOfKeys > 0)
+        std::memmove(scan->keyData, keys, static_cast<std::size_t>(scan->numberOfKeys) * sizeof(ScanKeyData));
+    if (orderbys && scan->numberOfOrderBys > 0)
+        std::memmove(scan->orderByData, orderbys, static_cast<std::size_t>(scan->numberOfOrderBys) * sizeof(ScanKeyData));
+}
+
+bool get_tuple(IndexScanDesc scan, ScanDirection) {
+    scan_state &so = state_of(scan);
+    if (!so.started) {
+        if (scan->numberOfOrderBys == 0)
+            throw meridian::error(sqlstate::feature_not_supported, "cannot scan hnsw index without order");
+        start(scan, so);
+    }
+    const auto mode = static_cast<iterative_mode>(iterative_scan);
+    for (;;) {
+        while (so.position < so.batch.size()) {
+            const found &f = so.batch[so.position++];
+            // Strict order: a late find closer than a row already returned is dropped.
+            if (mode != iterative_mode::relaxed_order && so.have_last && f.dist < so.last_distance)
+                continue;
+            so.last_distance = f.dist;
+            so.have_last = true;
+            std::memcpy(&scan->xs_heaptid, f.tid, sizeof(ItemPointerData));
+            scan->xs_recheck = false;
+            scan->xs_recheckorderby = false;
+            return true;
+        }
+        if (!so.search || so.search->exhausted())
+            return false;
+        if (so.batches > 0 && (mode == iterative_mode::off ||
+                               so.search->visited_count() >= static_cast<std::size_t>(max_scan_tuples)))
+            return false;
+        so.batch.clear();
+        so.position = 0;
+        so.search->run(static_cast<std::size_t>(ef_search), so.batch);
+        so.batches++;
+        if (so.batch.empty())
+            return false;
+    }
+}
+
+void end_scan(IndexScanDesc scan) {
+    static_cast<scan_holder *>(scan->opaque)->release();
+}
+
+}  // namespace meridian::hnsw

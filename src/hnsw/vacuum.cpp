@@ -1,0 +1,244 @@
+// VACUUM: mark dead elements deleted, repair the neighbor lists that point at them (neighbors of
+// a deleted element are offered as replacements), move the entry point off deleted elements,
+// then free the deleted slots for reuse by later inserts.
+#include "hnsw/page_store.hpp"
+#include "pg/guard.hpp"
+
+extern "C" {
+#include "commands/vacuum.h"
+}
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+namespace meridian::hnsw {
+
+namespace {
+
+struct header {
+    std::uint8_t state;
+    std::uint8_t level;
+    ItemPointerData tid;
+};
+
+header read_header(page_store &store, std::uint32_t id) {
+    header h;
+    stream_read r(store.relation(), store.layout().record_position(id), 8);
+    std::uint8_t bytes[8];
+    r.copy(0, 8, bytes);
+    h.state = bytes[0];
+    h.level = bytes[1];
+    std::memcpy(&h.tid, bytes + 2, 6);
+    return h;
+}
+
+void delay_point() {
+    pg::call([] { vacuum_delay_point(); });
+}
+
+// New list for `owner` at `level` without the deleted elements, choosing among its remaining
+// neighbors and the neighbors of the deleted ones.
+bool repair_list(page_store &store, std::uint32_t owner, int level, const std::vector<std::uint8_t> &deleted,
+                 std::vector<float> &owner_vec, std::vector<float> &cand_vecs) {
+    const record_layout &layout = store.layout();
+    std::vector<std::uint32_t> list(layout.m0), sub(layout.m0);
+    for (int attempt = 0; attempt < 3; attempt++) {
+        int n = store.read_list(owner, level, list.data());
+        bool affected = false;
+        for (int i = 0; i < n; i++)
+            if (list[static_cast<std::size_t>(i)] < deleted.size() && deleted[list[static_cast<std::size_t>(i)]])
+                affected = true;
+        if (!affected)
+            return true;
+        std::vector<std::uint32_t> pool;
+        for (int i = 0; i < n; i++) {
+            std::uint32_t x = list[static_cast<std::size_t>(i)];
+            if (x < deleted.size() && deleted[x]) {
+                int k = store.read_list(x, level, sub.data());
+                for (int j = 0; j < k; j++) {
+                    std::uint32_t y = sub[static_cast<std::size_t>(j)];
+                    if (y != owner && !(y < deleted.size() && deleted[y]))
+                        pool.push_back(y);
+                }
+            } else {
+                pool.push_back(x);
+            }
+        }
+        std::sort(pool.begin(), pool.end());
+        pool.erase(std::unique(pool.begin(), pool.end()), pool.end());
+
+        if (store.read_vector(owner, owner_vec.data()) != state_live)
+            return true;
+        std::vector<found> cand;
+        cand_vecs.resize(pool.size() * layout.dims);
+        for (std::uint32_t y : pool) {
+            float *dst = cand_vecs.data() + cand.size() * layout.dims;
+            if (store.read_vector(y, dst) != state_live)
+                continue;
+            cand.push_back(found{store.distance(owner_vec.data(), dst), y, {}});
+            // remember the vector's slot in tid bytes (index into cand_vecs)
+            std::uint32_t slot = static_cast<std::uint32_t>(cand.size() - 1);
+            std::memcpy(cand.back().tid, &slot, 4);
+        }
+        std::sort(cand.begin(), cand.end(), [](const found &a, const found &b) { return a.dist < b.dist; });
+        auto vec_of = [&](std::size_t i) {
+            std::uint32_t slot;
+            std::memcpy(&slot, cand[i].tid, 4);
+            return cand_vecs.data() + static_cast<std::size_t>(slot) * layout.dims;
+        };
+        std::vector<std::size_t> kept;
+        std::size_t cap = level == 0 ? layout.m0 : layout.m;
+        select_neighbors(cand, cap, [&](std::size_t i, std::size_t j) { return store.distance(vec_of(i), vec_of(j)); },
+                         kept);
+        backlink bl;
+        bl.owner = owner;
+        bl.level = level;
+        bl.expected.assign(list.begin(), list.begin() + n);
+        for (std::size_t i : kept)
+            bl.replacement.push_back(cand[i].id);
+        if (store.replace_list(bl))
+            return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+IndexBulkDeleteResult *bulk_delete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
+                                   IndexBulkDeleteCallback callback, void *callback_state) {
+    if (stats == nullptr)
+        stats = static_cast<IndexBulkDeleteResult *>(pg::call([] { return palloc0(sizeof(IndexBulkDeleteResult)); }));
+    Relation index = info->index;
+    const index_shape &shape = shape_of(index);
+    const record_layout &layout = shape.layout;
+    page_store store(index, shape);
+    meta_page meta = read_meta_header(index);
+    const std::uint32_t hwm = meta.high_water;
+
+    // Pass 1: mark.
+    std::vector<std::uint8_t> deleted(hwm, 0);
+    std::vector<std::uint8_t> levels(hwm, 0);
+    std::size_t deleted_count = 0;
+    double live = 0;
+    for (std::uint32_t id = 0; id < hwm; id++) {
+        if ((id & 255) == 0)
+            delay_point();
+        header h = read_header(store, id);
+        if (h.state == state_deleted) {
+            deleted[id] = 1;
+            deleted_count++;
+            continue;
+        }
+        if (h.state != state_live)
+            continue;
+        levels[id] = h.level;
+        bool dead = pg::call([&] { return callback(&h.tid, callback_state); });
+        if (!dead) {
+            live++;
+            continue;
+        }
+        stream_write w(index);
+        w.add_range(layout.record_position(id), 1);
+        w.begin();
+        std::uint8_t state;
+        w.read(layout.record_position(id), 1, &state);
+        if (state == state_live) {
+            state = state_deleted;
+            w.write(layout.record_position(id), 1, &state);
+            w.commit();
+            deleted[id] = 1;
+            deleted_count++;
+            stats->tuples_removed += 1;
+        }
+    }
+    stats->num_index_tuples = live;
+    stats->num_pages = pg::call([&] { return RelationGetNumberOfBlocks(index); });
+    if (deleted_count == 0)
+        return stats;
+
+    // Pass 2: repair lists that point at deleted elements; find a live replacement entry point.
+    std::vector<float> owner_vec(layout.dims), cand_vecs;
+    std::uint32_t best = invalid_id;
+    int best_level = -1;
+    for (std::uint32_t id = 0; id < hwm; id++) {
+        if ((id & 63) == 0)
+            delay_point();
+        if (deleted[id])
+            continue;
+        header h = read_header(store, id);
+        if (h.state != state_live)
+            continue;
+        if (h.level > best_level) {
+            best = id;
+            best_level = h.level;
+        }
+        for (int level = 0; level <= h.level; level++)
+            repair_list(store, id, level, deleted, owner_vec, cand_vecs);
+    }
+    {
+        stream_write w(index);
+        w.add_meta();
+        w.begin();
+        meta_page *m = w.meta();
+        if (m->entry_point != invalid_id && m->entry_point < hwm && deleted[m->entry_point]) {
+            m->entry_point = best;
+            m->entry_level = best_level;
+            w.commit();
+        }
+    }
+
+    // Pass 3: free the deleted slots and offer them to inserts.
+    std::vector<std::uint32_t> freed;
+    std::vector<char> blank(layout.record_size, 0);
+    for (std::uint32_t id = 0; id < hwm; id++) {
+        if (!deleted[id])
+            continue;
+        if ((freed.size() & 63) == 0)
+            delay_point();
+        stream_write w(index);
+        w.add_range(layout.record_position(id), layout.record_size);
+        w.begin();
+        std::uint8_t state;
+        w.read(layout.record_position(id), 1, &state);
+        if (state != state_deleted)
+            continue;
+        w.write(layout.record_position(id), layout.record_size, blank.data());
+        w.commit();
+        freed.push_back(id);
+    }
+    if (!freed.empty()) {
+        // Slots beyond the free list's capacity stay unused until the index is rebuilt.
+        stream_write w(index);
+        w.add_meta();
+        w.begin();
+        meta_page *m = w.meta();
+        std::size_t k = std::min(meta_free_capacity - m->free_count, freed.size());
+        for (std::size_t i = 0; i < k; i++)
+            m->free_ids[m->free_count++] = freed[i];
+        w.commit();
+    }
+    return stats;
+}
+
+IndexBulkDeleteResult *vacuum_cleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats) {
+    if (info->analyze_only)
+        return stats;
+    if (stats == nullptr) {
+        stats = static_cast<IndexBulkDeleteResult *>(pg::call([] { return palloc0(sizeof(IndexBulkDeleteResult)); }));
+        const index_shape &shape = shape_of(info->index);
+        page_store store(info->index, shape);
+        meta_page meta = read_meta_header(info->index);
+        double live = 0;
+        for (std::uint32_t id = 0; id < meta.high_water; id++) {
+            if ((id & 1023) == 0)
+                delay_point();
+            live += read_header(store, id).state == state_live;
+        }
+        stats->num_index_tuples = live;
+    }
+    stats->num_pages = pg::call([&] { return RelationGetNumberOfBlocks(info->index); });
+    return stats;
+}
+
+}  // namespace meridian::hnsw
