@@ -10,6 +10,8 @@
 #include <random>
 #include <string>
 #include <strings.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <vector>
 
 namespace d = meridian::distance;
@@ -186,6 +188,38 @@ TEST(Distance, TailsReadNothingPastTheEnd) {
             EXPECT_EQ(sets[s].norm_squared(a.data(), n), static_cast<float>(n));
         }
     }
+}
+
+TEST(Distance, TailsNeverTouchTheNextPage) {
+    // Vectors that end exactly where an inaccessible page begins: a kernel that loads past a + n
+    // (or b + n) faults.
+    long page = sysconf(_SC_PAGESIZE);
+    ASSERT_GT(page, 0);
+    std::size_t bytes = 2 * static_cast<std::size_t>(page);
+    void *mem = mmap(nullptr, 2 * bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(mem, MAP_FAILED);
+    char *base = static_cast<char *>(mem);
+    ASSERT_EQ(mprotect(base + page, page, PROT_NONE), 0);
+    ASSERT_EQ(mprotect(base + bytes + page, page, PROT_NONE), 0);
+    float *a_end = reinterpret_cast<float *>(base + page);
+    float *b_end = reinterpret_cast<float *>(base + bytes + page);
+    std::size_t count = 0;
+    const d::kernels *sets = d::available(&count);
+    for (std::size_t n = 0; n <= 70; n++) {
+        float *a = a_end - n, *b = b_end - n;
+        for (std::size_t i = 0; i < n; i++) {
+            a[i] = 1.0f;
+            b[i] = 3.0f;
+        }
+        for (std::size_t s = 0; s < count; s++) {
+            SCOPED_TRACE(std::string(sets[s].isa) + " n=" + std::to_string(n));
+            EXPECT_EQ(sets[s].l2_squared(a, b, n), 4.0f * n);
+            EXPECT_EQ(sets[s].inner_product(a, b, n), 3.0f * n);
+            EXPECT_EQ(sets[s].l1(a, b, n), 2.0f * n);
+            EXPECT_EQ(sets[s].norm_squared(b, n), 9.0f * n);
+        }
+    }
+    munmap(mem, 2 * bytes);
 }
 
 TEST(Distance, PiecewiseSumsMatchWhole) {
