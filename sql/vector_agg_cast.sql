@@ -19,6 +19,13 @@ SELECT sum(v) FROM (VALUES ('[3e38]'::vector), ('[3e38]')) t(v);
 SELECT avg(v) FROM (VALUES ('[3e38]'::vector), ('[3e38]')) t(v);  -- sums in double: no overflow
 SELECT k, avg(v), sum(v) FROM (VALUES (1, '[1,1]'::vector), (2, '[2,4]'), (1, '[3,3]'), (2, NULL)) t(k, v)
 GROUP BY k ORDER BY k;
+-- Window frames and grouping sets (sum updates its state in place: earlier results must not change)
+SELECT id, sum(v) OVER (ORDER BY id) AS running_sum,
+       avg(v) OVER (ORDER BY id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS moving_avg,
+       sum(v) OVER (ORDER BY id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS moving_sum
+FROM (VALUES (1, '[1,1]'::vector), (2, '[2,2]'), (3, NULL), (4, '[4,4]')) t(id, v) ORDER BY id;
+SELECT g, sum(v), avg(v) FROM (VALUES (1, '[1,1]'::vector), (2, '[2,2]'), (1, '[3,3]')) t(g, v)
+GROUP BY ROLLUP (g) ORDER BY g;
 -- The transition functions called directly leave their arguments alone
 SELECT vector_accum('{0}', '[1,2]'), vector_accum('{1,1,2}', '[3,4]'), vector_avg('{2,4,6}');
 SELECT vector_combine('{1,1,2}', '{2,3,4}'), vector_combine('{0}', '{1,5,6}'), vector_combine('{1,5,6}', '{0}');
