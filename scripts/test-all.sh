@@ -183,7 +183,9 @@ else
   # enough for a socket name (sun_path is 108 bytes).
   tmpdir=/tmp
   [ ${#tapdir} -le 60 ] && tmpdir="$tapdir/tmp"
-  as_postgres env TMPDIR="$tmpdir" make -s --no-print-directory -C "$tapdir" -f "$root/Makefile" VPATH="$root" \
+  # initdb takes its locale from the environment: use one that exists on every Debian system.
+  as_postgres env -u LC_CTYPE -u LC_COLLATE -u LC_NUMERIC -u LC_MONETARY -u LC_TIME \
+    LANG=C.UTF-8 TMPDIR="$tmpdir" make -s --no-print-directory -C "$tapdir" -f "$root/Makefile" VPATH="$root" \
     PROVE_FLAGS="${PROVE_FLAGS:-}" prove_installcheck 2>&1 | tee "$run/tap.log"
   tap_rc=${PIPESTATUS[0]}
   # prove's summary: "Files=F, Tests=T, ..." and, on failure, "Failed X/F test programs."
