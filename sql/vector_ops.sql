@@ -106,3 +106,6 @@ JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'meridian'
 WHERE p.prokind = 'f' AND (p.provolatile, p.proisstrict, p.proparallel) <> ('i', true, 's')
   AND (p.proargtypes::regtype[] && ARRAY['vector'::regtype] OR p.prorettype = 'vector'::regtype)
 ORDER BY 1;
+
+-- The SIMD kernel set in use is one of three
+SELECT meridian.distance_isa() IN ('scalar', 'avx2', 'avx512') AS known_isa;

@@ -154,3 +154,8 @@ CREATE OPERATOR CLASS vector_ops DEFAULT FOR TYPE vector USING btree AS
     OPERATOR 4 >=,
     OPERATOR 5 >,
     FUNCTION 1 vector_cmp(vector, vector);
+
+-- Inspection: the SIMD kernel set in use (MERIDIAN_SIMD=scalar|avx2|avx512 in the server's
+-- environment forces one the CPU can run).
+CREATE FUNCTION meridian.distance_isa() RETURNS text
+    AS 'MODULE_PATHNAME', 'meridian_distance_isa' LANGUAGE C STABLE STRICT PARALLEL SAFE;

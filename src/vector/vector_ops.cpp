@@ -8,6 +8,7 @@
 
 extern "C" {
 #include "fmgr.h"
+#include "utils/builtins.h"
 }
 
 using namespace meridian;
@@ -256,4 +257,12 @@ MERIDIAN_SQL_FUNCTION(vector_ge) {
 }
 MERIDIAN_SQL_FUNCTION(vector_gt) {
     return pg::guarded([&] { return BoolGetDatum(compare_args(fcinfo) > 0); });
+}
+
+// --------------------------------------------------------------------------- inspection
+
+// meridian.distance_isa() -> text: the distance kernel set this backend uses ("avx512", "avx2" or
+// "scalar"; MERIDIAN_SIMD in the server's environment may force a lower one).
+MERIDIAN_SQL_FUNCTION(meridian_distance_isa) {
+    return pg::guarded([&] { return PointerGetDatum(cstring_to_text(dist::active.isa)); });
 }
