@@ -91,7 +91,7 @@ mkdir -p "$run" && chmod 755 "$run"
 if ! locked make -j2 >"$run/build.log" 2>&1; then
   tail -n 60 "$run/build.log"; fail "make (full log: .run/build.log)"
 fi
-if ! locked make install >>"$run/build.log" 2>&1; then
+if ! as_root flock "$lock" make install >>"$run/build.log" 2>&1; then
   tail -n 30 "$run/build.log"; fail "make install (full log: .run/build.log)"
 fi
 note "installed into $(pg_config --pkglibdir) and $(pg_config --sharedir)/extension"
