@@ -92,8 +92,10 @@ std::string report(const Results &r, const std::vector<int> &efs) {
     if (r.count("pg.error")) o << "- **The PostgreSQL run failed:** " << get(r, "pg.error") << "\n";
     o << "\n| build | hnswlib (in memory, 1 thread) | " << label << " |\n|---|---:|---:|\n";
     o << "| CREATE INDEX / build time | " << with_unit(r, "hnswlib.build_s", " s") << " | " << with_unit(r, "pg.build_s", " s") << " |\n";
-    o << "| index size | " << mib(r, "hnswlib.memory_bytes") << " (memory) | " << mib(r, "pg.index_bytes") << " |\n";
+    o << "| index size | " << (r.count("hnswlib.memory_bytes") ? mib(r, "hnswlib.memory_bytes") + " (memory)" : "n/a") << " | " << mib(r, "pg.index_bytes") << " |\n";
     o << "| COPY 60,000 rows | | " << with_unit(r, "pg.load_s", " s") << " |\n";
+    o << "| round trip without search (`SELECT $1 IS NULL`, same parameter): QPS, p50 | | "
+      << get(r, "pg.floor_qps") << ", " << with_unit(r, "pg.floor_p50_ms", " ms") << " |\n";
     o << "| 2-client QPS, ef_search = 40 | | " << get(r, "pg.qps2_ef40") << " |\n";
     o << "| single-row INSERT (autocommit), rows/s | | " << get(r, "pg.insert_rps") << " |\n";
 
