@@ -32,12 +32,15 @@ PG_CONFIG   ?= pg_config
 override with_llvm = no
 
 PG_CPPFLAGS  = -I$(srcdir)/src
-PG_CXXFLAGS  = -std=c++17 -O3 -fno-omit-frame-pointer -Wno-register -Wno-missing-field-initializers
+# -MMD -MP: objects depend on the headers they include (PGXS does not track them by itself).
+PG_CXXFLAGS  = -std=c++17 -O3 -fno-omit-frame-pointer -Wno-register -Wno-missing-field-initializers -MMD -MP
 SHLIB_LINK   = -lstdc++ -lxxhash -lm -pthread
-EXTRA_CLEAN  = extension/meridian--$(EXTVERSION).sql
+EXTRA_CLEAN  = extension/meridian--$(EXTVERSION).sql $(OBJS:.o=.d)
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+-include $(OBJS:.o=.d)
 
 extension/meridian--$(EXTVERSION).sql: $(SQL_PARTS)
 	cat $^ > $@

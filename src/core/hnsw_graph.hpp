@@ -67,6 +67,7 @@ private:
 //   bool visit(uint32_t id, const float *q, float *dist, element_info *info)
 //       distance from q to element id; false when id is not a graph element (free, slab, out of range)
 //   int neighbors(uint32_t id, int level, uint32_t *out)   copies the list (capacity m0), returns its size
+//   void prefetch(uint32_t id)                             a hint that id will be visited soon
 // ---------------------------------------------------------------------------------------------
 
 // Greedy descent from (ep, ep_dist) through levels top..(bottom+1). Returns the closest element found.
@@ -131,10 +132,20 @@ public:
                 break;
             candidates_.pop();
             int n = s_.neighbors(c.id, level_, scratch_.data());
-            for (int i = 0; i < n; i++) {
+            // Keep the unvisited neighbors, then measure them in order while the memory of the
+            // ones two places ahead is being fetched (as hnswlib does).
+            int fresh = 0;
+            for (int i = 0; i < n; i++)
+                if (visited_.mark(scratch_[i]))
+                    scratch_[fresh++] = scratch_[i];
+            if (fresh > 0)
+                s_.prefetch(scratch_[0]);
+            if (fresh > 1)
+                s_.prefetch(scratch_[1]);
+            for (int i = 0; i < fresh; i++) {
                 std::uint32_t id = scratch_[i];
-                if (!visited_.mark(id))
-                    continue;
+                if (i + 2 < fresh)
+                    s_.prefetch(scratch_[i + 2]);
                 float d;
                 if (!s_.visit(id, q_, &d, &info))
                     continue;

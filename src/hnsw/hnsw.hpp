@@ -94,8 +94,18 @@ struct index_shape {
     record_layout layout;
 };
 
+// What a backend caches per index in rd_amcache (palloc'd in rd_indexcxt, plain data only):
+// the shape, and for each block the buffer it was last found in, so that most page reads skip
+// the shared buffer mapping table (ReadRecentBuffer).
+struct index_cache {
+    index_shape shape;
+    Buffer *recent;
+    BlockNumber recent_size;
+};
+
 // pages.cpp
 void init_meta_page(Page page, const index_shape &shape);
+index_cache &cache_of(Relation index);
 void init_stream_page(Page page);
 const index_shape &shape_of(Relation index);  // cached in rd_amcache
 metric metric_of_opclass(Relation index);

@@ -4,6 +4,7 @@
 #include "pg/guard.hpp"
 
 extern "C" {
+#include "storage/buf_internals.h"
 #include "storage/lmgr.h"
 }
 
@@ -19,8 +20,34 @@ constexpr std::uint64_t payload = stream_page_payload;
 inline BlockNumber block_of(std::uint64_t pos) { return first_stream_block + static_cast<BlockNumber>(pos / payload); }
 inline std::uint32_t offset_in_page(std::uint64_t pos) { return static_cast<std::uint32_t>(pos % payload); }
 
-Buffer read_buffer(Relation index, BlockNumber b) {
+Buffer read_buffer_uncached(Relation index, BlockNumber b) {
     return pg::call([&] { return ReadBufferExtended(index, MAIN_FORKNUM, b, RBM_NORMAL, nullptr); });
+}
+
+// Pins block b, trying first the buffer it was last seen in (no buffer mapping lookup).
+Buffer read_buffer(Relation index, BlockNumber b) {
+    if (index->rd_amcache == nullptr)
+        return read_buffer_uncached(index, b);
+    index_cache &cache = *static_cast<index_cache *>(index->rd_amcache);
+    if (b < cache.recent_size) {
+        Buffer hint = cache.recent[b];
+        if (hint != InvalidBuffer &&
+            pg::call([&] { return ReadRecentBuffer(index->rd_node, MAIN_FORKNUM, b, hint); }))
+            return hint;
+    } else {
+        BlockNumber size = std::max<BlockNumber>(b + 1, cache.recent_size * 2);
+        size = std::max<BlockNumber>(size, 1024);
+        cache.recent = static_cast<Buffer *>(pg::call([&] {
+            return cache.recent == nullptr
+                       ? MemoryContextAllocZero(index->rd_indexcxt, size * sizeof(Buffer))
+                       : repalloc(cache.recent, size * sizeof(Buffer));
+        }));
+        std::fill(cache.recent + cache.recent_size, cache.recent + size, InvalidBuffer);
+        cache.recent_size = size;
+    }
+    Buffer buf = read_buffer_uncached(index, b);
+    cache.recent[b] = buf;
+    return buf;
 }
 
 }  // namespace
@@ -236,6 +263,25 @@ float page_store::distance_split(const float *q, const char *p1, std::uint32_t n
     if (shape_.kind == metric::l2)
         return distance::l2_squared(q, a, n1) + distance::l2_squared(q + n1, b, n2);
     return -(distance::inner_product(q, a, n1) + distance::inner_product(q + n1, b, n2));
+}
+
+void page_store::prefetch(std::uint32_t id) const {
+    if (id >= id_limit_ || index_->rd_amcache == nullptr)
+        return;
+    const index_cache &cache = *static_cast<const index_cache *>(index_->rd_amcache);
+    std::uint64_t pos = layout_.record_position(id);
+    BlockNumber b = block_of(pos);
+    if (b >= cache.recent_size || cache.recent[b] == InvalidBuffer)
+        return;
+    // A hint only: the buffer may hold another page by now, which costs nothing but the fetch.
+    // The buffer header is read first when pinning, so it is fetched too.
+    Buffer hint = cache.recent[b];
+    if (!BufferIsLocal(hint))
+        __builtin_prefetch(GetBufferDescriptor(hint - 1), 1);
+    const char *p = static_cast<const char *>(BufferGetBlock(cache.recent[b])) + page_content_offset + offset_in_page(pos);
+    std::uint32_t len = std::min<std::uint32_t>(layout_.record_size, static_cast<std::uint32_t>(payload - offset_in_page(pos)));
+    for (std::uint32_t off = 0; off < len && off < 256; off += 64)
+        __builtin_prefetch(p + off);
 }
 
 bool page_store::visit(std::uint32_t id, const float *q, float *dist, element_info *info) {

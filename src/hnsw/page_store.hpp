@@ -88,6 +88,7 @@ public:
     // read side
     bool visit(std::uint32_t id, const float *q, float *dist, element_info *info);
     int neighbors(std::uint32_t id, int level, std::uint32_t *out) { return read_list(id, level, out); }
+    void prefetch(std::uint32_t id) const;
     int read_list(std::uint32_t id, int level, std::uint32_t *out);
     std::uint8_t read_vector(std::uint32_t id, float *out);
     float distance(const float *a, const float *b) const;

@@ -51,7 +51,7 @@ void init_meta_page(Page page, const index_shape &shape) {
     reinterpret_cast<PageHeader>(page)->pd_lower = static_cast<LocationIndex>(BLCKSZ - page_special_size);
 }
 
-const index_shape &shape_of(Relation index) {
+index_cache &cache_of(Relation index) {
     if (index->rd_amcache == nullptr) {
         meta_page m = read_meta_header(index);
         if (m.version != format_version)
@@ -60,15 +60,17 @@ const index_shape &shape_of(Relation index) {
                                       "\" has on-disk format " + std::to_string(m.version) + ", expected " +
                                       std::to_string(format_version),
                                   "", "REINDEX the index.");
-        auto *shape = static_cast<index_shape *>(
-            pg::call([&] { return MemoryContextAllocZero(index->rd_indexcxt, sizeof(index_shape)); }));
-        shape->kind = static_cast<metric>(m.metric);
-        shape->ef_construction = static_cast<int>(m.ef_construction);
-        shape->layout = record_layout::make(m.dims, m.m);
-        index->rd_amcache = shape;
+        auto *cache = static_cast<index_cache *>(
+            pg::call([&] { return MemoryContextAllocZero(index->rd_indexcxt, sizeof(index_cache)); }));
+        cache->shape.kind = static_cast<metric>(m.metric);
+        cache->shape.ef_construction = static_cast<int>(m.ef_construction);
+        cache->shape.layout = record_layout::make(m.dims, m.m);
+        index->rd_amcache = cache;
     }
-    return *static_cast<const index_shape *>(index->rd_amcache);
+    return *static_cast<index_cache *>(index->rd_amcache);
 }
+
+const index_shape &shape_of(Relation index) { return cache_of(index).shape; }
 
 metric metric_of_opclass(Relation index) {
     Oid distance_proc = index_getprocid(index, 1, 1);

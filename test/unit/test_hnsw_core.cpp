@@ -54,6 +54,7 @@ struct memory_store {
         return static_cast<int>(l.size());
     }
     int read_list(std::uint32_t id, int level, std::uint32_t *out) { return neighbors(id, level, out); }
+    void prefetch(std::uint32_t) const {}
     std::uint8_t read_vector(std::uint32_t id, float *out) {
         if (id >= recs.size())
             return state_free;
