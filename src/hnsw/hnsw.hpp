@@ -101,6 +101,7 @@ struct index_cache {
     index_shape shape;
     Buffer *recent;
     BlockNumber recent_size;
+    BlockNumber known_blocks;  // the relation has at least this many blocks (it never shrinks)
 };
 
 // pages.cpp

@@ -383,6 +383,9 @@ std::uint8_t page_store::read_vector(std::uint32_t id, float *out) {
 
 void page_store::ensure_pages(std::uint64_t end_pos, stream_write &w) {
     BlockNumber needed = block_of(end_pos - 1) + 1;
+    index_cache &cache = cache_of(index_);
+    if (needed <= cache.known_blocks)
+        return;
     BlockNumber have = pg::call([&] { return RelationGetNumberOfBlocks(index_); });
     while (have < needed) {
         Buffer buf = pg::call([&] {
@@ -400,6 +403,7 @@ void page_store::ensure_pages(std::uint64_t end_pos, stream_write &w) {
         }
         have = BufferGetBlockNumber(buf) + 1;
     }
+    cache.known_blocks = have;
 }
 
 std::uint32_t page_store::allocate_slot(stream_write &w, meta_page *meta) {
