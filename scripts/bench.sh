@@ -48,8 +48,13 @@ if [ -n "$thp_before" ]; then echo "$thp_before" > "$thp"; fi
 if [ "$(id -u)" -eq 0 ]; then
   # 1 GiB of shared_buffers plus PostgreSQL's other shared memory, in 2 MiB pages. The kernel
   # may reserve fewer than asked when memory is fragmented: then PostgreSQL only tries.
-  sysctl -qw vm.nr_hugepages=600 || true
-  [ "$(awk '/HugePages_Total/ {print $2}' /proc/meminfo)" -ge 580 ] && huge_pages=on
+  # Pages reserved by other running clusters (huge_pages = try) are not available.
+  need=580
+  available() { awk '/HugePages_Free/ {f=$2} /HugePages_Rsvd/ {r=$2} END {print f-r}' /proc/meminfo; }
+  hugepages_before=$(cat /proc/sys/vm/nr_hugepages)
+  have=$(available)
+  [ "$have" -ge "$need" ] || sysctl -qw vm.nr_hugepages=$((hugepages_before + need - have)) || true
+  [ "$(available)" -ge "$need" ] && huge_pages=on
 fi
 if [ -n "$thp_before" ]; then thp_note="always for the run (system setting: $thp_before)"; else thp_note="system default"; fi
 echo "memory pages: hnswlib transparent huge pages $thp_note; PostgreSQL huge_pages = $huge_pages"
@@ -71,12 +76,14 @@ scripts/cluster.sh start "$cluster" "$port" \
   'max_wal_size = 8GB' \
   'checkpoint_timeout = 30min' \
   'jit = off'
-trap 'scripts/cluster.sh stop "$cluster"' EXIT
+restore_hugepages() { [ -n "${hugepages_before:-}" ] && sysctl -qw vm.nr_hugepages="$hugepages_before" || true; }
+trap 'scripts/cluster.sh stop "$cluster"; restore_hugepages' EXIT
 eval "$(scripts/cluster.sh env "$cluster")"
 
 status=0
 "$tool" pg --out "$out" --extension "$extension" --format "$format" || status=$?
 scripts/cluster.sh stop "$cluster"
+restore_hugepages
 trap - EXIT
 
 echo
