@@ -3,6 +3,7 @@
 // remaining rows go through the ordinary on-disk insert (with a NOTICE).
 #include "core/distance.hpp"
 #include "core/hnsw_level.hpp"
+#include "core/hnsw_record.hpp"
 #include "hnsw/element_input.hpp"
 #include "hnsw/hnsw.hpp"
 #include "hnsw/page_store.hpp"
@@ -231,21 +232,18 @@ void build_and_write(build_state &st) {
         return reinterpret_cast<const std::uint32_t *>(ll + 1);
     };
     for (std::size_t i = 0; i < n; i++) {
-        std::fill(rec.begin(), rec.end(), 0);
         std::size_t label = graph->getExternalLabel(static_cast<hnswlib::tableint>(i));
-        rec[record_layout::off_state] = static_cast<char>(state_live);
-        rec[record_layout::off_level] = static_cast<char>(graph->element_levels_[i]);
-        std::memcpy(rec.data() + record_layout::off_tid, &st.tids[label], 6);
-        std::memcpy(rec.data() + record_layout::off_slab_id, &slab_of[i], 4);
-        std::uint16_t si = static_cast<std::uint16_t>(slab_index_of[i]);
-        std::memcpy(rec.data() + record_layout::off_slab_index, &si, 2);
+        element_header h;
+        h.state = state_live;
+        h.level = static_cast<std::uint8_t>(graph->element_levels_[i]);
+        std::memcpy(h.tid, &st.tids[label], 6);
+        h.slab_id = slab_of[i];
+        h.slab_index = static_cast<std::uint16_t>(slab_index_of[i]);
         std::uint32_t count;
         const std::uint32_t *ids = list_of(i, 0, &count);
-        std::uint16_t c16 = static_cast<std::uint16_t>(count);
-        std::memcpy(rec.data() + record_layout::off_count0, &c16, 2);
-        std::memcpy(rec.data() + record_layout::off_ids0, ids, count * 4u);
-        std::memcpy(rec.data() + layout.vector_offset, graph->getDataByInternalId(static_cast<hnswlib::tableint>(i)),
-                    dims * 4);
+        encode_element(layout, h, ids, count,
+                       reinterpret_cast<const float *>(graph->getDataByInternalId(static_cast<hnswlib::tableint>(i))),
+                       rec.data());
         emit(rec.data(), rec.size());
         if ((i & 1023) == 0)
             pg::check_for_interrupts();
@@ -259,16 +257,14 @@ void build_and_write(build_state &st) {
         if (slab_of[i] != current_slab) {
             if (current_slab != invalid_id)
                 emit(rec.data(), rec.size());
-            std::fill(rec.begin(), rec.end(), 0);
-            rec[0] = static_cast<char>(state_slab);
+            encode_empty_slab(layout, rec.data());
             current_slab = slab_of[i];
         }
         for (int l = 1; l <= level; l++) {
             std::uint32_t count;
             const std::uint32_t *ids = list_of(i, l, &count);
-            char *dst = rec.data() + layout.slab_list_offset(slab_index_of[i] + static_cast<std::uint32_t>(l) - 1);
-            std::memcpy(dst, &count, 4);
-            std::memcpy(dst + 4, ids, count * 4u);
+            encode_list(list_format::upper(layout), ids, count,
+                        rec.data() + layout.slab_list_offset(slab_index_of[i] + static_cast<std::uint32_t>(l) - 1));
         }
     }
     if (current_slab != invalid_id)

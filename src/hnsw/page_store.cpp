@@ -17,8 +17,10 @@ namespace {
 
 constexpr std::uint64_t payload = stream_page_payload;
 
-inline BlockNumber block_of(std::uint64_t pos) { return first_stream_block + static_cast<BlockNumber>(pos / payload); }
-inline std::uint32_t offset_in_page(std::uint64_t pos) { return static_cast<std::uint32_t>(pos % payload); }
+inline BlockNumber block_of(std::uint64_t pos) {
+    return first_stream_block + static_cast<BlockNumber>(locate(pos, payload).page);
+}
+inline std::uint32_t offset_in_page(std::uint64_t pos) { return locate(pos, payload).offset; }
 
 Buffer read_buffer_uncached(Relation index, BlockNumber b) {
     return pg::call([&] { return ReadBufferExtended(index, MAIN_FORKNUM, b, RBM_NORMAL, nullptr); });
@@ -58,7 +60,7 @@ Buffer read_buffer(Relation index, BlockNumber b) {
 stream_read::stream_read(Relation index, std::uint64_t pos, std::uint32_t len) {
     BlockNumber b = block_of(pos);
     std::uint32_t off = offset_in_page(pos);
-    std::uint32_t first = std::min<std::uint32_t>(len, static_cast<std::uint32_t>(payload - off));
+    std::uint32_t first = first_piece(pos, len, static_cast<std::uint32_t>(payload));
     buf_[0] = read_buffer(index, b);
     LockBuffer(buf_[0], BUFFER_LOCK_SHARE);
     n_ = 1;
@@ -238,6 +240,20 @@ meta_page read_meta_header(Relation index) {
 // ---------------------------------------------------------------------------------------------
 // page_store
 
+namespace {
+
+element_header live_header(const page_store::allocation &a, const new_element &e) {
+    element_header h;
+    h.state = state_live;
+    h.level = static_cast<std::uint8_t>(e.level);
+    std::memcpy(h.tid, e.tid, 6);
+    h.slab_id = a.slab_id;
+    h.slab_index = static_cast<std::uint16_t>(a.slab_index);
+    return h;
+}
+
+}  // namespace
+
 page_store::page_store(Relation index, const index_shape &shape)
     : index_(index), shape_(shape), layout_(shape.layout), id_limit_(0) {}
 
@@ -312,52 +328,22 @@ bool page_store::locate_list(std::uint32_t id, int level, list_location *loc) {
         return false;
     std::uint64_t pos = layout_.record_position(id);
     if (level == 0) {
-        loc->pos = pos + record_layout::off_count0;
-        loc->len = layout_.list0_bytes();
-        loc->wide_count = false;
-        loc->capacity = layout_.m0;
+        loc->pos = pos + layout_.list0_offset;
+        loc->format = list_format::level0(layout_);
         return true;
     }
-    std::uint8_t header[record_layout::off_count0];
+    char bytes[record_layout::off_count0];
     {
-        stream_read r(index_, pos, sizeof header);
-        r.copy(0, sizeof header, header);
+        stream_read r(index_, pos, sizeof bytes);
+        r.copy(0, sizeof bytes, bytes);
     }
-    if ((header[0] != state_live && header[0] != state_deleted) || header[1] < level)
+    element_header h = decode_header(bytes);
+    if ((h.state != state_live && h.state != state_deleted) || h.level < level || !valid_id(h.slab_id))
         return false;
-    std::uint32_t slab_id;
-    std::uint16_t slab_index;
-    std::memcpy(&slab_id, header + record_layout::off_slab_id, 4);
-    std::memcpy(&slab_index, header + record_layout::off_slab_index, 2);
-    if (!valid_id(slab_id))
-        return false;
-    loc->pos = layout_.record_position(slab_id) + layout_.slab_list_offset(slab_index + static_cast<std::uint32_t>(level) - 1);
-    loc->len = layout_.upper_list_size;
-    loc->wide_count = true;
-    loc->capacity = layout_.m;
+    loc->pos = layout_.record_position(h.slab_id) + layout_.slab_list_offset(h.slab_index + static_cast<std::uint32_t>(level) - 1);
+    loc->format = list_format::upper(layout_);
     return true;
 }
-
-namespace {
-
-std::uint32_t parse_list(const char *bytes, const page_store::list_location &loc, std::uint32_t *out) {
-    std::uint32_t count;
-    std::uint32_t header;
-    if (loc.wide_count) {
-        std::memcpy(&count, bytes, 4);
-        header = 4;
-    } else {
-        std::uint16_t c16;
-        std::memcpy(&c16, bytes, 2);
-        count = c16;
-        header = 2;
-    }
-    count = std::min(count, loc.capacity);
-    std::memcpy(out, bytes + header, count * sizeof(std::uint32_t));
-    return count;
-}
-
-}  // namespace
 
 int page_store::read_list(std::uint32_t id, int level, std::uint32_t *out) {
     list_location loc;
@@ -365,10 +351,10 @@ int page_store::read_list(std::uint32_t id, int level, std::uint32_t *out) {
         return 0;
     char bytes[4 + 4 * 2 * max_m];
     {
-        stream_read r(index_, loc.pos, loc.len);
-        r.copy(0, loc.len, bytes);
+        stream_read r(index_, loc.pos, loc.format.bytes);
+        r.copy(0, loc.format.bytes, bytes);
     }
-    return static_cast<int>(parse_list(bytes, loc, out));
+    return static_cast<int>(decode_list(loc.format, bytes, out));
 }
 
 std::uint8_t page_store::read_vector(std::uint32_t id, float *out) {
@@ -436,9 +422,9 @@ page_store::allocation page_store::allocate(const new_element &e) {
             meta->slab_used += need;
         } else {
             std::uint32_t sid = allocate_slot(w, meta);
-            std::vector<char> blank(layout_.record_size, 0);
-            blank[0] = static_cast<char>(state_slab);
-            w.write(layout_.record_position(sid), layout_.record_size, blank.data());
+            std::vector<char> slab(layout_.record_size);
+            encode_empty_slab(layout_, slab.data());
+            w.write(layout_.record_position(sid), layout_.record_size, slab.data());
             meta->slab_id = sid;
             meta->slab_used = need;
             a.slab_id = sid;
@@ -456,14 +442,8 @@ page_store::allocation page_store::allocate(const new_element &e) {
     a.ep_level = meta->entry_level;
     if (a.ep == invalid_id) {
         // Empty graph: the element and the entry point that names it appear in one WAL record.
-        std::vector<char> rec(layout_.record_size, 0);
-        rec[record_layout::off_state] = static_cast<char>(state_live);
-        rec[record_layout::off_level] = static_cast<char>(e.level);
-        std::memcpy(rec.data() + record_layout::off_tid, e.tid, 6);
-        std::memcpy(rec.data() + record_layout::off_slab_id, &a.slab_id, 4);
-        std::uint16_t si = static_cast<std::uint16_t>(a.slab_index);
-        std::memcpy(rec.data() + record_layout::off_slab_index, &si, 2);
-        std::memcpy(rec.data() + layout_.vector_offset, e.vector, layout_.dims * 4);
+        std::vector<char> rec(layout_.record_size);
+        encode_element(layout_, live_header(a, e), nullptr, 0, e.vector, rec.data());
         w.write(layout_.record_position(a.id), layout_.record_size, rec.data());
         meta->entry_point = a.id;
         meta->entry_level = e.level;
@@ -474,25 +454,17 @@ page_store::allocation page_store::allocate(const new_element &e) {
 }
 
 void page_store::write_list(stream_write &w, const list_location &loc, const std::vector<std::uint32_t> &ids) {
-    char bytes[4 + 4 * 2 * max_m] = {};
-    std::uint32_t count = std::min<std::uint32_t>(static_cast<std::uint32_t>(ids.size()), loc.capacity);
-    std::uint32_t header = loc.wide_count ? 4 : 2;
-    if (loc.wide_count) {
-        std::memcpy(bytes, &count, 4);
-    } else {
-        std::uint16_t c16 = static_cast<std::uint16_t>(count);
-        std::memcpy(bytes, &c16, 2);
-    }
-    std::memcpy(bytes + header, ids.data(), count * 4);
-    w.write(loc.pos, loc.len, bytes);
+    char bytes[4 + 4 * 2 * max_m];
+    encode_list(loc.format, ids.data(), static_cast<std::uint32_t>(ids.size()), bytes);
+    w.write(loc.pos, loc.format.bytes, bytes);
 }
 
 bool page_store::list_equals(const stream_write &w, const list_location &loc,
                              const std::vector<std::uint32_t> &ids) const {
     char bytes[4 + 4 * 2 * max_m];
     std::uint32_t current[2 * max_m];
-    w.read(loc.pos, loc.len, bytes);
-    std::uint32_t n = parse_list(bytes, loc, current);
+    w.read(loc.pos, loc.format.bytes, bytes);
+    std::uint32_t n = decode_list(loc.format, bytes, current);
     return n == ids.size() && std::equal(ids.begin(), ids.end(), current);
 }
 
@@ -506,8 +478,7 @@ void page_store::write_upper_lists(const allocation &a, int level,
     w.add_range(pos, len);
     w.begin();
     for (int l = 1; l <= level; l++) {
-        list_location loc{pos + layout_.upper_list_size * static_cast<std::uint32_t>(l - 1), layout_.upper_list_size,
-                          true, layout_.m};
+        list_location loc{pos + layout_.upper_list_size * static_cast<std::uint32_t>(l - 1), list_format::upper(layout_)};
         static const std::vector<std::uint32_t> empty;
         write_list(w, loc, static_cast<std::size_t>(l - 1) < lists.size() ? lists[static_cast<std::size_t>(l - 1)] : empty);
     }
@@ -523,24 +494,16 @@ bool page_store::publish(const allocation &a, const new_element &e, const std::v
     stream_write w(index_);
     w.add_range(pos, layout_.record_size);
     if (first)
-        w.add_range(loc.pos, loc.len);
+        w.add_range(loc.pos, loc.format.bytes);
     w.begin();
     if (first) {
         if (!list_equals(w, loc, first->expected))
             return false;
         write_list(w, loc, first->replacement);
     }
-    std::vector<char> rec(layout_.record_size, 0);
-    rec[record_layout::off_state] = static_cast<char>(state_live);
-    rec[record_layout::off_level] = static_cast<char>(e.level);
-    std::memcpy(rec.data() + record_layout::off_tid, e.tid, 6);
-    std::memcpy(rec.data() + record_layout::off_slab_id, &a.slab_id, 4);
-    std::uint16_t si = static_cast<std::uint16_t>(a.slab_index);
-    std::memcpy(rec.data() + record_layout::off_slab_index, &si, 2);
-    std::uint16_t count = static_cast<std::uint16_t>(std::min<std::size_t>(list0.size(), layout_.m0));
-    std::memcpy(rec.data() + record_layout::off_count0, &count, 2);
-    std::memcpy(rec.data() + record_layout::off_ids0, list0.data(), count * 4u);
-    std::memcpy(rec.data() + layout_.vector_offset, e.vector, layout_.dims * 4);
+    std::vector<char> rec(layout_.record_size);
+    encode_element(layout_, live_header(a, e), list0.data(), static_cast<std::uint32_t>(list0.size()), e.vector,
+                   rec.data());
     w.write(pos, layout_.record_size, rec.data());
     w.commit();
     return true;
@@ -551,7 +514,7 @@ bool page_store::replace_list(const backlink &bl) {
     if (!locate_list(bl.owner, bl.level, &loc))
         return false;
     stream_write w(index_);
-    w.add_range(loc.pos, loc.len);
+    w.add_range(loc.pos, loc.format.bytes);
     w.begin();
     if (!list_equals(w, loc, bl.expected))
         return false;

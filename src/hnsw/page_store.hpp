@@ -4,6 +4,7 @@
 #pragma once
 
 #include "core/hnsw_graph.hpp"
+#include "core/hnsw_record.hpp"
 #include "hnsw/hnsw.hpp"
 
 #include <vector>
@@ -106,9 +107,7 @@ public:
     bool valid_id(std::uint32_t id);
     struct list_location {
         std::uint64_t pos;
-        std::uint32_t len;
-        bool wide_count;  // upper lists count with uint32, level 0 with uint16
-        std::uint32_t capacity;
+        list_format format;
     };
     bool locate_list(std::uint32_t id, int level, list_location *loc);
     const record_layout &layout() const { return layout_; }

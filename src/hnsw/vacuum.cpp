@@ -23,13 +23,16 @@ struct header {
 };
 
 header read_header(page_store &store, std::uint32_t id) {
+    char bytes[record_layout::off_count0];
+    {
+        stream_read r(store.relation(), store.layout().record_position(id), sizeof bytes);
+        r.copy(0, sizeof bytes, bytes);
+    }
+    element_header e = decode_header(bytes);
     header h;
-    stream_read r(store.relation(), store.layout().record_position(id), 8);
-    std::uint8_t bytes[8];
-    r.copy(0, 8, bytes);
-    h.state = bytes[0];
-    h.level = bytes[1];
-    std::memcpy(&h.tid, bytes + 2, 6);
+    h.state = e.state;
+    h.level = e.level;
+    std::memcpy(&h.tid, e.tid, 6);
     return h;
 }
 
