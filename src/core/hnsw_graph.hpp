@@ -9,21 +9,45 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <queue>
 #include <vector>
 
 namespace meridian::hnsw {
 
 struct found {
-    float dist;
+    float dist;  // exact, or a lower bound when `exact` is 0 (see visit_bounded)
     std::uint32_t id;
     std::uint8_t tid[6];
+    std::uint8_t exact = 1;
 };
 
 struct element_info {
     std::uint8_t state;
     std::uint8_t tid[6];
+    bool exact = true;
 };
+
+// Squared L2 distance that stops once the partial sum exceeds `bound`: the terms are
+// non-negative, so the element is then certainly farther than the bound, and most of its vector
+// need not be read. *exact says whether the whole sum was taken (else the result is a lower
+// bound above `bound`). Chunks of 128 floats: two kilobytes of a 784-float vector per check.
+template <class Kernel>
+inline float l2_squared_bounded(Kernel &&l2, const float *q, const float *v, std::size_t n, float bound,
+                                bool *exact) {
+    constexpr std::size_t chunk = 128;
+    float sum = 0;
+    for (std::size_t i = 0; i < n; i += chunk) {
+        std::size_t k = n - i < chunk ? n - i : chunk;
+        sum += l2(q + i, v + i, k);
+        if (sum > bound && i + k < n) {
+            *exact = false;
+            return sum;
+        }
+    }
+    *exact = true;
+    return sum;
+}
 
 struct by_dist_asc {
     bool operator()(const found &a, const found &b) const { return a.dist > b.dist; }  // min-heap
@@ -66,6 +90,9 @@ private:
 // Read-side store requirements:
 //   bool visit(uint32_t id, const float *q, float *dist, element_info *info)
 //       distance from q to element id; false when id is not a graph element (free, slab, out of range)
+//   bool visit_bounded(uint32_t id, const float *q, float bound, float *dist, element_info *info)
+//       the same, but may stop early once the distance certainly exceeds bound: then info->exact
+//       is false and *dist is a lower bound greater than bound
 //   int neighbors(uint32_t id, int level, uint32_t *out)   copies the list (capacity m0), returns its size
 //   void prefetch(uint32_t id)                             a hint that id will be visited soon
 // ---------------------------------------------------------------------------------------------
@@ -81,7 +108,7 @@ found greedy_descent(Store &s, const float *q, found ep, int top, int bottom, st
             int n = s.neighbors(ep.id, level, scratch.data());
             for (int i = 0; i < n; i++) {
                 float d;
-                if (!s.visit(scratch[i], q, &d, &info))
+                if (!s.visit_bounded(scratch[i], q, ep.dist, &d, &info) || !info.exact)
                     continue;
                 if (d < ep.dist) {
                     ep.dist = d;
@@ -118,14 +145,21 @@ public:
         // Elements found in earlier rounds but not returned compete again first.
         std::vector<found> earlier;
         earlier.swap(spare_);
-        for (const found &f : earlier)
+        element_info info;
+        for (found f : earlier) {
+            if (!f.exact) {
+                // Passed over with a lower bound only: measure it fully now.
+                if (!s_.visit(f.id, q_, &f.dist, &info))
+                    continue;
+                f.exact = 1;
+            }
             push_bounded(results, f, ef);
+        }
         // Elements passed over earlier because they were beyond the bound are candidates again.
         for (const found &f : deferred_)
             candidates_.push(f);
         deferred_.clear();
 
-        element_info info;
         while (!candidates_.empty()) {
             found c = candidates_.top();
             if (results.size() >= ef && c.dist > results.top().dist)
@@ -147,11 +181,12 @@ public:
                 if (i + 2 < fresh)
                     s_.prefetch(scratch_[i + 2]);
                 float d;
-                if (!s_.visit(id, q_, &d, &info))
+                float bound = results.size() < ef ? std::numeric_limits<float>::infinity() : results.top().dist;
+                if (!s_.visit_bounded(id, q_, bound, &d, &info))
                     continue;
-                found f{d, id, {}};
+                found f{d, id, {}, static_cast<std::uint8_t>(info.exact)};
                 std::memcpy(f.tid, info.tid, 6);
-                if (results.size() < ef || d < results.top().dist) {
+                if (info.exact && (results.size() < ef || d < results.top().dist)) {
                     candidates_.push(f);
                     if (info.state == state_live)
                         push_bounded(results, f, ef);

@@ -300,7 +300,7 @@ void page_store::prefetch(std::uint32_t id) const {
         __builtin_prefetch(p + off);
 }
 
-bool page_store::visit(std::uint32_t id, const float *q, float *dist, element_info *info) {
+bool page_store::visit_bounded(std::uint32_t id, const float *q, float bound, float *dist, element_info *info) {
     if (!valid_id(id))
         return false;
     if ((++visits_ & 255u) == 0)
@@ -311,15 +311,36 @@ bool page_store::visit(std::uint32_t id, const float *q, float *dist, element_in
         return false;
     info->state = state;
     r.copy(record_layout::off_tid, 6, info->tid);
+    // The vector, in one or two pieces (a record may straddle a page boundary).
     const std::uint32_t voff = layout_.vector_offset;
+    const float *p1;
+    std::uint32_t n1;
+    const float *p2 = nullptr;
     if (r.pieces() == 1) {
-        *dist = distance(q, reinterpret_cast<const float *>(r.piece(0) + voff));
+        p1 = reinterpret_cast<const float *>(r.piece(0) + voff);
+        n1 = layout_.dims;
     } else if (r.piece_len(0) <= voff) {
-        *dist = distance(q, reinterpret_cast<const float *>(r.piece(1) + (voff - r.piece_len(0))));
+        p1 = reinterpret_cast<const float *>(r.piece(1) + (voff - r.piece_len(0)));
+        n1 = layout_.dims;
     } else {
-        std::uint32_t k = (r.piece_len(0) - voff) / 4;
-        *dist = distance_split(q, r.piece(0) + voff, k, r.piece(1), layout_.dims - k);
+        p1 = reinterpret_cast<const float *>(r.piece(0) + voff);
+        n1 = (r.piece_len(0) - voff) / 4;
+        p2 = reinterpret_cast<const float *>(r.piece(1));
     }
+    const std::uint32_t n2 = layout_.dims - n1;
+    if (shape_.kind == metric::l2 && bound < std::numeric_limits<float>::infinity()) {
+        auto l2 = [](const float *a, const float *b, std::size_t n) { return distance::l2_squared(a, b, n); };
+        bool exact;
+        float d = l2_squared_bounded(l2, q, p1, n1, bound, &exact);
+        if (exact && n2 > 0)
+            d += l2_squared_bounded(l2, q + n1, p2, n2, bound - d, &exact);
+        *dist = d;
+        info->exact = exact;
+        return true;
+    }
+    info->exact = true;
+    *dist = n2 == 0 ? distance(q, p1)
+                    : distance_split(q, reinterpret_cast<const char *>(p1), n1, reinterpret_cast<const char *>(p2), n2);
     return true;
 }
 

@@ -7,6 +7,7 @@
 #include "core/hnsw_record.hpp"
 #include "hnsw/hnsw.hpp"
 
+#include <limits>
 #include <vector>
 
 namespace meridian::hnsw {
@@ -87,7 +88,10 @@ public:
     page_store(Relation index, const index_shape &shape);
 
     // read side
-    bool visit(std::uint32_t id, const float *q, float *dist, element_info *info);
+    bool visit(std::uint32_t id, const float *q, float *dist, element_info *info) {
+        return visit_bounded(id, q, std::numeric_limits<float>::infinity(), dist, info);
+    }
+    bool visit_bounded(std::uint32_t id, const float *q, float bound, float *dist, element_info *info);
     int neighbors(std::uint32_t id, int level, std::uint32_t *out) { return read_list(id, level, out); }
     void prefetch(std::uint32_t id) const;
     int read_list(std::uint32_t id, int level, std::uint32_t *out);

@@ -42,6 +42,19 @@ struct memory_store {
         if (id >= recs.size() || (recs[id].state != state_live && recs[id].state != state_deleted))
             return false;
         *d = distance(q, recs[id].v.data());
+        info->exact = true;
+        info->state = recs[id].state;
+        std::memcpy(info->tid, recs[id].tid, 6);
+        return true;
+    }
+    bool visit_bounded(std::uint32_t id, const float *q, float bound, float *d, element_info *info) {
+        if (id >= recs.size() || (recs[id].state != state_live && recs[id].state != state_deleted))
+            return false;
+        bool exact;
+        *d = l2_squared_bounded([](const float *a, const float *b, std::size_t n) {
+            return meridian::distance::l2_squared(a, b, n);
+        }, q, recs[id].v.data(), layout.dims, bound, &exact);
+        info->exact = exact;
         info->state = recs[id].state;
         std::memcpy(info->tid, recs[id].tid, 6);
         return true;
@@ -248,4 +261,51 @@ TEST(HnswGraph, IterativeSearchReturnsEveryLiveElementOnceInBatches) {
     for (auto &r : s.recs)
         live += r.state == state_live;
     EXPECT_EQ(ids.size(), live);
+}
+
+namespace {
+// The same store, but measuring every distance fully: the reference for early abort.
+struct exact_store : memory_store {
+    using memory_store::memory_store;
+    bool visit_bounded(std::uint32_t id, const float *q, float, float *d, element_info *info) {
+        return visit(id, q, d, info);
+    }
+};
+}  // namespace
+
+TEST(HnswGraph, EarlyAbortGivesTheSameResults) {
+    const std::size_t n = 1500, dims = 384, nq = 40;
+    auto data = make_random_vectors(n, dims, 7);
+    auto queries = make_random_vectors(nq, dims, 8);
+    auto layout = record_layout::make(dims, 8);
+    exact_store s(layout);
+    visited_set visited;
+    inserter<exact_store> ins(s, layout, 40, visited);
+    for (std::size_t i = 0; i < n; i++)
+        ins.insert(new_element{data.data() + i * dims, {}, level_for_vector(data.data() + i * dims, dims, 8, layout.max_level)});
+    memory_store &bounded = s;  // same graph, bounded distances
+    for (std::size_t qi = 0; qi < nq; qi++) {
+        const float *q = queries.data() + qi * dims;
+        auto run = [&](auto &store) {
+            visited_set v;
+            element_info info;
+            found ep{0, store.ep, {}};
+            store.visit(store.ep, q, &ep.dist, &info);
+            std::vector<std::uint32_t> scratch(layout.m0);
+            ep = greedy_descent(store, q, ep, store.ep_level, 0, scratch);
+            v.reset(n);
+            layer_search<std::remove_reference_t<decltype(store)>> ls(store, q, 0, v, layout.m0);
+            ls.add_entry(ep, info.state);
+            std::vector<found> out;
+            ls.run(20, out);
+            ls.run(20, out);  // the second round re-measures elements passed over with a bound
+            std::vector<std::uint32_t> ids;
+            for (auto &f : out) {
+                EXPECT_TRUE(f.exact);
+                ids.push_back(f.id);
+            }
+            return ids;
+        };
+        EXPECT_EQ(run(s), run(bounded)) << "query " << qi;
+    }
 }
