@@ -1,10 +1,6 @@
 -- hnsw under writes: building on an empty table, INSERT, UPDATE, DELETE, VACUUM (deleted rows never
 -- come back, freed slots are reused), NULLs, TRUNCATE, REINDEX, CONCURRENTLY, partial indexes,
 -- unlogged and temporary tables, and a build that outgrows maintenance_work_mem.
--- KNOWN BUG (reported, not fixed yet): an index scan never returns the graph's entry point when
--- the search starts and stays there (its heap TID is not copied), e.g. any one-row index. This
--- file's expected output is the correct one; expected/hnsw_dml_1.out records the output with the
--- bug so the suite passes until the fix. Delete hnsw_dml_1.out together with the fix.
 SET hnsw.build_threads = 1;
 
 -- index_matches_seq(table, query, k): does the index scan (with a wide search) return the k nearest

@@ -1,8 +1,4 @@
 -- The hnsw access method: index definitions it rejects, query errors, meridian.hnsw_check misuse.
--- KNOWN BUG (reported, not fixed yet): an index scan never returns the graph's entry point when
--- the search starts and stays there (its heap TID is not copied), e.g. any one-row index. This
--- file's expected output is the correct one; expected/hnsw_errors_1.out records the output with the
--- bug so the suite passes until the fix. Delete hnsw_errors_1.out together with the fix.
 
 -- sqlstate_of(query) runs a statement and shows the SQLSTATE and message it fails with.
 CREATE FUNCTION pg_temp.sqlstate_of(query text) RETURNS text LANGUAGE plpgsql AS $$

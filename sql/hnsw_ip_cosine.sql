@@ -1,9 +1,5 @@
 -- hnsw with vector_ip_ops (<#>) and vector_cosine_ops (<=>): with a wide enough search the index
 -- scan returns exactly the sequential scan's nearest neighbors, in the same order.
--- KNOWN BUG (reported, not fixed yet): an index scan never returns the graph's entry point when
--- the search starts and stays there (its heap TID is not copied), e.g. any one-row index. This
--- file's expected output is the correct one; expected/hnsw_ip_cosine_1.out records the output with the
--- bug so the suite passes until the fix. Delete hnsw_ip_cosine_1.out together with the fix.
 SET hnsw.build_threads = 1;
 
 -- 500 deterministic 8-dimension vectors with small integer coordinates of both signs (inner

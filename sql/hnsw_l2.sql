@@ -1,9 +1,5 @@
 -- hnsw with vector_l2_ops: with a wide enough search the index scan returns exactly the
 -- sequential scan's nearest neighbors, in the same order.
--- KNOWN BUG (reported, not fixed yet): an index scan never returns the graph's entry point when
--- the search starts and stays there (its heap TID is not copied), e.g. any one-row index. This
--- file's expected output is the correct one; expected/hnsw_l2_1.out records the output with the
--- bug so the suite passes until the fix. Delete hnsw_l2_1.out together with the fix.
 
 -- One build thread: the graph (and so hnsw_check's figures) is the same on every run.
 SET hnsw.build_threads = 1;

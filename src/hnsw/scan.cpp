@@ -76,11 +76,16 @@ void start(IndexScanDesc scan, scan_state &so) {
     found ep{0, meta.entry_point, {}};
     if (!so.store.visit(ep.id, so.query.data(), &ep.dist, &info))
         return;
-    std::vector<std::uint32_t> scratch(layout.m0);
+    std::vector<std::uint32_t> scratch(layout.m0 + 1);
     ep = greedy_descent(so.store, so.query.data(), ep, meta.entry_level, 0, scratch);
+    // The level-0 search starts from where the descent ended: measure it again for its state
+    // and heap TID (it may be a deleted element, traversed but never returned).
+    if (!so.store.visit(ep.id, so.query.data(), &ep.dist, &info))
+        return;
+    std::memcpy(ep.tid, info.tid, 6);
     so.visited->reset(meta.high_water);
     so.search = std::make_unique<layer_search<page_store>>(so.store, so.query.data(), 0, *so.visited, layout.m0);
-    so.search->add_entry(ep, ep.id == meta.entry_point ? info.state : state_live);
+    so.search->add_entry(ep, info.state);
 }
 
 }  // namespace
