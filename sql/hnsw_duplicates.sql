@@ -1,10 +1,7 @@
 -- Many rows with the same vector: every copy must stay reachable and be returned, whether the graph
 -- was built by CREATE INDEX or grown by INSERT.
--- KNOWN BUG (reported, not fixed yet): the CREATE INDEX build leaves some copies unreachable, so
--- they are never returned. expected/hnsw_duplicates.out is the correct output (written by hand);
--- expected/hnsw_duplicates_1.out records the output with this bug and the entry-point bug (see
--- hnsw_l2.sql), hnsw_duplicates_2.out with this bug only, so the suite passes until the fixes.
--- Delete them together with the fixes.
+-- Identical vectors form a ring that searches follow, so no copy can be cut off by the pruning
+-- heuristic (docs/hnsw.md).
 SET hnsw.build_threads = 1;
 
 CREATE TABLE hnsw_dup (id int, v vector(4));

@@ -149,8 +149,8 @@ SET hnsw.no_such_setting = 1;
 SELECT pg_temp.sqlstate_of('SET hnsw.no_such_setting = 1');
 
 -- Dimensions: a record must fit in a page, so the limit depends on m
--- (2004 with the default m = 16, 1836 with m = 100)
-CREATE TABLE hnsw_dims (a vector(2004), b vector(2005), c vector(1836), d vector(1837), e vector(1));
+-- (2003 with the default m = 16, 1835 with m = 100)
+CREATE TABLE hnsw_dims (a vector(2003), b vector(2004), c vector(1835), d vector(1836), e vector(1));
 SELECT pg_temp.sqlstate_of(q) FROM (VALUES
     ('CREATE INDEX ON hnsw_dims USING hnsw (a)'),
     ('CREATE INDEX ON hnsw_dims USING hnsw (b)'),
@@ -159,15 +159,15 @@ SELECT pg_temp.sqlstate_of(q) FROM (VALUES
     ('CREATE INDEX ON hnsw_dims USING hnsw (b) WITH (m = 8)'),
     ('CREATE INDEX ON hnsw_dims USING hnsw (e)')) t(q);
 CREATE INDEX ON hnsw_dims USING hnsw (b);
--- A 2004-dimension index works: its records straddle pages
+-- A 2003-dimension index works: its records straddle pages
 INSERT INTO hnsw_dims (a)
-SELECT array_fill(i::real, ARRAY[2004])::vector FROM generate_series(1, 20) i;
+SELECT array_fill(i::real, ARRAY[2003])::vector FROM generate_series(1, 20) i;
 CREATE INDEX hnsw_dims_a ON hnsw_dims USING hnsw (a);
 INSERT INTO hnsw_dims (a)
-SELECT array_fill(i::real, ARRAY[2004])::vector FROM generate_series(21, 40) i;
+SELECT array_fill(i::real, ARRAY[2003])::vector FROM generate_series(21, 40) i;
 SELECT elements, live, unreachable FROM meridian.hnsw_check('hnsw_dims_a');
 SET enable_seqscan = off;
 SELECT a[1] FROM (SELECT a::real[] AS a FROM hnsw_dims
-                  ORDER BY a <-> array_fill(22.2::real, ARRAY[2004])::vector LIMIT 3) s;
+                  ORDER BY a <-> array_fill(22.2::real, ARRAY[2003])::vector LIMIT 3) s;
 RESET enable_seqscan;
 DROP TABLE hnsw_dims;

@@ -93,7 +93,8 @@ private:
 //   bool visit_bounded(uint32_t id, const float *q, float bound, float *dist, element_info *info)
 //       the same, but may stop early once the distance certainly exceeds bound: then info->exact
 //       is false and *dist is a lower bound greater than bound
-//   int neighbors(uint32_t id, int level, uint32_t *out)   copies the list (capacity m0), returns its size
+//   int neighbors(uint32_t id, int level, uint32_t *out)   the edges a search follows: the level's list and,
+//       at level 0, the next element of its duplicate ring (so `out` holds m0 + 1 ids); returns the count
 //   void prefetch(uint32_t id)                             a hint that id will be visited soon
 // ---------------------------------------------------------------------------------------------
 
@@ -129,7 +130,7 @@ template <class Store>
 class layer_search {
 public:
     layer_search(Store &s, const float *q, int level, visited_set &visited, std::size_t m0)
-        : s_(s), q_(q), level_(level), visited_(visited), scratch_(m0) {}
+        : s_(s), q_(q), level_(level), visited_(visited), scratch_(m0 + 1) {}
 
     void add_entry(const found &e, std::uint8_t state) {
         if (!visited_.mark(e.id))
@@ -263,7 +264,10 @@ void select_neighbors(const std::vector<found> &sorted, std::size_t max_count, D
 //                const backlink *first)   writes e's record (live) and, in the same atomic step, the
 //                first back-link; false (nothing written) when the back-link's list changed meanwhile
 //   bool replace_list(const backlink &)   compare-and-swap of one neighbor list; false if it changed
-//   int read_list(uint32_t id, int level, uint32_t *out)  (same as neighbors)
+//   int read_list(uint32_t id, int level, uint32_t *out)  the level's list only (capacity m0)
+//   bool publish_duplicate(const allocation &, const new_element &e, const std::vector<uint32_t> &list0,
+//                          uint32_t twin)   writes e's record and splices it into the ring of twin, a live
+//       element with the identical vector, in one atomic step; false (nothing written) if twin is not live
 //   void raise_entry_point(uint32_t id, int level)
 // ---------------------------------------------------------------------------------------------
 struct new_element {
@@ -283,7 +287,7 @@ template <class Store>
 class inserter {
 public:
     inserter(Store &s, const record_layout &layout, int ef_construction, visited_set &visited)
-        : s_(s), layout_(layout), ef_construction_(ef_construction), visited_(visited), scratch_(layout.m0),
+        : s_(s), layout_(layout), ef_construction_(ef_construction), visited_(visited), scratch_(layout.m0 + 1),
           vec_a_(layout.dims), vec_b_(layout.dims) {}
 
     void insert(const new_element &e) {
@@ -329,6 +333,13 @@ public:
             std::vector<std::vector<std::uint32_t>> upper(lists.begin() + 1, lists.end());
             s_.write_upper_lists(alloc, e.level, upper);
         }
+
+        // An exact copy of a live element joins that element's ring of duplicates: HNSW's heuristic
+        // keeps only one of many identical vectors in a list, so back-links would not keep every
+        // copy reachable, while the ring does (searches follow it like a neighbor).
+        std::uint32_t twin = find_twin(candidates, e.vector);
+        if (twin != invalid_id && s_.publish_duplicate(alloc, e, lists[0], twin))
+            return;
 
         // Publish the element together with the back-link from its nearest level-0 neighbor, so
         // the element is reachable from the moment it exists (also after a crash).
@@ -425,6 +436,22 @@ public:
     }
 
 private:
+    // A live element among the nearest level-0 results whose vector equals v bit for bit.
+    std::uint32_t find_twin(const std::vector<found> &nearest, const float *v) {
+        std::size_t checked = 0;
+        for (const found &f : nearest) {
+            if (checked++ == 8)
+                break;
+            // Identical vectors are at L2 distance 0; for inner product the copy need not be first.
+            if (f.dist != 0.0f && f.dist > nearest.front().dist)
+                continue;
+            if (s_.read_vector(f.id, vec_b_.data()) == state_live &&
+                std::memcmp(vec_b_.data(), v, layout_.dims * sizeof(float)) == 0)
+                return f.id;
+        }
+        return invalid_id;
+    }
+
     // Heuristic selection among search results (ascending), loading candidate vectors lazily.
     void select_from(const std::vector<found> &sorted, std::size_t max_count, std::vector<std::size_t> &kept) {
         cand_vectors_.resize(sorted.size() * layout_.dims);

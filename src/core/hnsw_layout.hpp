@@ -5,8 +5,9 @@
 //   [0]      state (element_state)          [1]      level
 //   [2..8)   heap TID (6 bytes, opaque here)
 //   [8..12)  slab id holding the upper-level lists   [12..14) first list index in that slab
-//   [14..16) level-0 neighbor count
-//   [16..16+4*m0)  level-0 neighbor ids (uint32)
+//   [14..18) next duplicate: the elements holding identical vectors form a ring (invalid_id: none)
+//   [18..20) level-0 neighbor count
+//   [20..20+4*m0)  level-0 neighbor ids (uint32)
 //   then dims float32: the vector (unit length for cosine)
 // Slab record: [0] state = slab, [1..4) unused, then lists_per_slab upper lists of
 //   (uint32 count, m uint32 ids); an element of level L uses L consecutive lists for levels 1..L.
@@ -42,8 +43,9 @@ struct record_layout {
     static constexpr std::uint32_t off_tid = 2;
     static constexpr std::uint32_t off_slab_id = 8;
     static constexpr std::uint32_t off_slab_index = 12;
-    static constexpr std::uint32_t off_count0 = 14;
-    static constexpr std::uint32_t off_ids0 = 16;
+    static constexpr std::uint32_t off_next_dup = 14;
+    static constexpr std::uint32_t off_count0 = 18;
+    static constexpr std::uint32_t off_ids0 = 20;
     static constexpr std::uint32_t slab_lists_offset = 4;
 
     static record_layout make(std::uint32_t dims, std::uint32_t m) {

@@ -12,6 +12,7 @@ void encode_element(const record_layout &l, const element_header &h, const std::
     std::memcpy(out + record_layout::off_tid, h.tid, 6);
     std::memcpy(out + record_layout::off_slab_id, &h.slab_id, 4);
     std::memcpy(out + record_layout::off_slab_index, &h.slab_index, 2);
+    std::memcpy(out + record_layout::off_next_dup, &h.next_dup, 4);
     encode_list(list_format::level0(l), list0, count0, out + l.list0_offset);
     std::memcpy(out + l.vector_offset, vector, static_cast<std::size_t>(l.dims) * sizeof(float));
 }
@@ -23,6 +24,7 @@ element_header decode_header(const char *bytes) {
     std::memcpy(h.tid, bytes + record_layout::off_tid, 6);
     std::memcpy(&h.slab_id, bytes + record_layout::off_slab_id, 4);
     std::memcpy(&h.slab_index, bytes + record_layout::off_slab_index, 2);
+    std::memcpy(&h.next_dup, bytes + record_layout::off_next_dup, 4);
     return h;
 }
 

@@ -14,12 +14,14 @@ struct element_header {
     std::uint8_t tid[6] = {};
     std::uint32_t slab_id = invalid_id;   // upper-level lists (levels 1..level)
     std::uint16_t slab_index = 0;
+    std::uint32_t next_dup = invalid_id;  // ring of elements with identical vectors
 };
 
 // A whole element record: header, level-0 list (count0 ids, clamped to m0) and vector.
 void encode_element(const record_layout &l, const element_header &h, const std::uint32_t *list0,
                     std::uint32_t count0, const float *vector, char *out);
 // The header from the first record_layout::off_count0 bytes of a record.
+constexpr std::uint32_t header_bytes = record_layout::off_count0;
 element_header decode_header(const char *bytes);
 // A slab record with every list empty.
 void encode_empty_slab(const record_layout &l, char *out);

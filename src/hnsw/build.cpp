@@ -18,6 +18,9 @@ extern "C" {
 }
 
 #include <hnswlib/hnswlib.h>
+#include <xxhash.h>
+
+#include <algorithm>
 
 #include <atomic>
 #include <cstring>
@@ -120,6 +123,72 @@ int thread_count() {
     return n == 0 ? 1 : static_cast<int>(n > 16 ? 16 : n);
 }
 
+// hnswlib's pruning can leave a few elements with no incoming link (more often with small m). Before
+// the graph is written, every element that a search from the entry point cannot reach is linked
+// from a reachable element among its own level-0 neighbors: appended when that list has room,
+// otherwise in place of its last (farthest) entry, whose reachability the next round checks.
+void repair_reachability(hnswlib::HierarchicalNSW<float> &g, const std::vector<std::uint32_t> &next_dup) {
+    const std::size_t n = g.cur_element_count;
+    const std::size_t cap0 = g.maxM0_;
+    std::vector<char> seen(n);
+    for (int round = 0; round < 4; round++) {
+        std::fill(seen.begin(), seen.end(), 0);
+        std::vector<std::uint32_t> stack{static_cast<std::uint32_t>(g.enterpoint_node_)};
+        seen[g.enterpoint_node_] = 1;
+        auto visit_from = [&](std::vector<std::uint32_t> &st) {
+            while (!st.empty()) {
+                std::uint32_t id = st.back();
+                st.pop_back();
+                auto push = [&](std::uint32_t x) {
+                    if (x < n && !seen[x]) {
+                        seen[x] = 1;
+                        st.push_back(x);
+                    }
+                };
+                for (int l = 0; l <= g.element_levels_[id]; l++) {
+                    auto *ll = l == 0 ? g.get_linklist0(id) : g.get_linklist(id, l);
+                    std::uint32_t c = g.getListCount(ll);
+                    auto *ids = reinterpret_cast<std::uint32_t *>(ll + 1);
+                    for (std::uint32_t k = 0; k < c; k++)
+                        push(ids[k]);
+                }
+                if (next_dup[id] != invalid_id)
+                    push(next_dup[id]);
+            }
+        };
+        visit_from(stack);
+        bool changed = false;
+        for (std::uint32_t u = 0; u < n; u++) {
+            if (seen[u])
+                continue;
+            auto *ll = g.get_linklist0(u);
+            std::uint32_t c = g.getListCount(ll);
+            auto *ids = reinterpret_cast<std::uint32_t *>(ll + 1);
+            for (std::uint32_t k = 0; k < c; k++) {
+                std::uint32_t r = ids[k];
+                if (r >= n || !seen[r])
+                    continue;
+                auto *rl = g.get_linklist0(r);
+                std::uint32_t rc = g.getListCount(rl);
+                auto *rids = reinterpret_cast<std::uint32_t *>(rl + 1);
+                if (rc < cap0) {
+                    rids[rc] = u;
+                    g.setListCount(rl, static_cast<unsigned short>(rc + 1));
+                } else {
+                    rids[rc - 1] = u;
+                }
+                seen[u] = 1;
+                std::vector<std::uint32_t> more{u};
+                visit_from(more);
+                changed = true;
+                break;
+            }
+        }
+        if (!changed)
+            break;
+    }
+}
+
 // Builds the hnswlib graph over the loaded vectors and writes every page of the index.
 void build_and_write(build_state &st) {
     const record_layout &layout = st.shape.layout;
@@ -206,6 +275,32 @@ void build_and_write(build_state &st) {
     }
     const std::size_t records = n + slab_count;
 
+    // Rings of identical vectors (see publish_duplicate): group by hash, confirm byte equality.
+    std::vector<std::uint32_t> next_dup(n, invalid_id);
+    {
+        std::vector<std::pair<std::uint64_t, std::uint32_t>> by_hash(n);
+        for (std::size_t i = 0; i < n; i++)
+            by_hash[i] = {XXH64(graph->getDataByInternalId(static_cast<hnswlib::tableint>(i)), dims * 4, 0),
+                          static_cast<std::uint32_t>(i)};
+        std::sort(by_hash.begin(), by_hash.end());
+        for (std::size_t a = 0; a < n;) {
+            std::size_t b = a + 1;
+            while (b < n && by_hash[b].first == by_hash[a].first)
+                b++;
+            std::vector<std::uint32_t> ring;
+            const char *first = graph->getDataByInternalId(by_hash[a].second);
+            for (std::size_t k = a; k < b; k++)
+                if (std::memcmp(graph->getDataByInternalId(by_hash[k].second), first, dims * 4) == 0)
+                    ring.push_back(by_hash[k].second);
+            if (ring.size() > 1)
+                for (std::size_t k = 0; k < ring.size(); k++)
+                    next_dup[ring[k]] = ring[(k + 1) % ring.size()];
+            a = b;
+        }
+    }
+    if (n > 0)
+        repair_reachability(*graph, next_dup);
+
     // Stream the records into pages.
     std::vector<char> rec(layout.record_size);
     std::vector<char> stream_page(BLCKSZ);
@@ -239,6 +334,7 @@ void build_and_write(build_state &st) {
         std::memcpy(h.tid, &st.tids[label], 6);
         h.slab_id = slab_of[i];
         h.slab_index = static_cast<std::uint16_t>(slab_index_of[i]);
+        h.next_dup = next_dup[i];
         std::uint32_t count;
         const std::uint32_t *ids = list_of(i, 0, &count);
         encode_element(layout, h, ids, count,

@@ -37,7 +37,7 @@ check_result check_index(Relation index) {
     const std::uint32_t hwm = meta.high_water;
     std::vector<std::uint8_t> state(hwm, state_free), level(hwm, 0);
     double degree_sum = 0;
-    std::vector<std::uint32_t> list(shape.layout.m0);
+    std::vector<std::uint32_t> list(shape.layout.m0 + 1);
     for (std::uint32_t id = 0; id < hwm; id++) {
         if ((id & 1023) == 0)
             pg::check_for_interrupts();
@@ -74,7 +74,7 @@ check_result check_index(Relation index) {
                 continue;
             reached++;
             for (int l = 0; l <= level[id]; l++) {
-                int n = store.read_list(id, l, list.data());
+                int n = store.neighbors(id, l, list.data());  // lists and, at level 0, the duplicate ring
                 for (int i = 0; i < n; i++) {
                     std::uint32_t x = list[static_cast<std::size_t>(i)];
                     if (x < hwm && !seen[x]) {

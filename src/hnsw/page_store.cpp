@@ -366,6 +366,27 @@ bool page_store::locate_list(std::uint32_t id, int level, list_location *loc) {
     return true;
 }
 
+int page_store::neighbors(std::uint32_t id, int level, std::uint32_t *out) {
+    if (level > 0)
+        return read_list(id, level, out);
+    if (!valid_id(id))
+        return 0;
+    // The next-duplicate pointer sits just before the level-0 list: one read for both.
+    constexpr std::uint32_t ring_bytes = record_layout::off_count0 - record_layout::off_next_dup;
+    const list_format fmt = list_format::level0(layout_);
+    char bytes[ring_bytes + 2 + 4 * 2 * max_m];
+    {
+        stream_read r(index_, layout_.record_position(id) + record_layout::off_next_dup, ring_bytes + fmt.bytes);
+        r.copy(0, ring_bytes + fmt.bytes, bytes);
+    }
+    std::uint32_t n = decode_list(fmt, bytes + ring_bytes, out);
+    std::uint32_t next_dup;
+    std::memcpy(&next_dup, bytes, 4);
+    if (next_dup != invalid_id && next_dup != id)
+        out[n++] = next_dup;
+    return static_cast<int>(n);
+}
+
 int page_store::read_list(std::uint32_t id, int level, std::uint32_t *out) {
     list_location loc;
     if (!locate_list(id, level, &loc))
@@ -526,6 +547,46 @@ bool page_store::publish(const allocation &a, const new_element &e, const std::v
     encode_element(layout_, live_header(a, e), list0.data(), static_cast<std::uint32_t>(list0.size()), e.vector,
                    rec.data());
     w.write(pos, layout_.record_size, rec.data());
+    w.commit();
+    return true;
+}
+
+bool page_store::publish_duplicate(const allocation &a, const new_element &e, const std::vector<std::uint32_t> &list0,
+                                   std::uint32_t twin) {
+    if (!valid_id(twin))
+        return false;
+    std::uint64_t pos = layout_.record_position(a.id);
+    std::uint64_t twin_pos = layout_.record_position(twin);
+    stream_write w(index_);
+    w.add_range(pos, layout_.record_size);
+    w.add_range(twin_pos, header_bytes);
+    w.begin();
+    char bytes[header_bytes];
+    w.read(twin_pos, header_bytes, bytes);
+    element_header t = decode_header(bytes);
+    if (t.state != state_live)
+        return false;
+    // Splice the new element into the ring right after its twin.
+    element_header h = live_header(a, e);
+    h.next_dup = t.next_dup == invalid_id ? twin : t.next_dup;
+    std::vector<char> rec(layout_.record_size);
+    encode_element(layout_, h, list0.data(), static_cast<std::uint32_t>(list0.size()), e.vector, rec.data());
+    w.write(pos, layout_.record_size, rec.data());
+    w.write(twin_pos + record_layout::off_next_dup, 4, &a.id);
+    w.commit();
+    return true;
+}
+
+bool page_store::replace_next_dup(std::uint32_t id, std::uint32_t expected, std::uint32_t replacement) {
+    std::uint64_t at = layout_.record_position(id) + record_layout::off_next_dup;
+    stream_write w(index_);
+    w.add_range(at, 4);
+    w.begin();
+    std::uint32_t current;
+    w.read(at, 4, &current);
+    if (current != expected)
+        return false;
+    w.write(at, 4, &replacement);
     w.commit();
     return true;
 }

@@ -92,7 +92,7 @@ public:
         return visit_bounded(id, q, std::numeric_limits<float>::infinity(), dist, info);
     }
     bool visit_bounded(std::uint32_t id, const float *q, float bound, float *dist, element_info *info);
-    int neighbors(std::uint32_t id, int level, std::uint32_t *out) { return read_list(id, level, out); }
+    int neighbors(std::uint32_t id, int level, std::uint32_t *out);
     void prefetch(std::uint32_t id) const;
     int read_list(std::uint32_t id, int level, std::uint32_t *out);
     std::uint8_t read_vector(std::uint32_t id, float *out);
@@ -104,7 +104,11 @@ public:
     void write_upper_lists(const allocation &a, int level, const std::vector<std::vector<std::uint32_t>> &lists);
     bool publish(const allocation &a, const new_element &e, const std::vector<std::uint32_t> &list0,
                  const backlink *first);
+    bool publish_duplicate(const allocation &a, const new_element &e, const std::vector<std::uint32_t> &list0,
+                           std::uint32_t twin);
     bool replace_list(const backlink &bl);
+    // Compare-and-swap of an element's next-duplicate pointer (VACUUM's ring repair).
+    bool replace_next_dup(std::uint32_t id, std::uint32_t expected, std::uint32_t replacement);
     void raise_entry_point(std::uint32_t id, int level);
 
     // helpers shared with vacuum and check

@@ -20,6 +20,7 @@ struct header {
     std::uint8_t state;
     std::uint8_t level;
     ItemPointerData tid;
+    std::uint32_t next_dup;
 };
 
 header read_header(page_store &store, std::uint32_t id) {
@@ -33,6 +34,7 @@ header read_header(page_store &store, std::uint32_t id) {
     h.state = e.state;
     h.level = e.level;
     std::memcpy(&h.tid, e.tid, 6);
+    h.next_dup = e.next_dup;
     return h;
 }
 
@@ -104,6 +106,19 @@ bool repair_list(page_store &store, std::uint32_t owner, int level, const std::v
             return true;
     }
     return false;
+}
+
+// Points `owner`'s next-duplicate pointer past deleted elements of its ring (the deleted ones
+// keep their pointers until they are freed, so the ring can still be walked).
+void repair_ring(page_store &store, std::uint32_t owner, std::uint32_t next, const std::vector<std::uint8_t> &deleted) {
+    if (next == invalid_id || next >= deleted.size() || !deleted[next])
+        return;
+    std::uint32_t n = next;
+    for (std::size_t steps = 0; n != invalid_id && n != owner && n < deleted.size() && deleted[n] && steps < deleted.size();
+         steps++)
+        n = read_header(store, n).next_dup;
+    std::uint32_t replacement = (n == owner || n >= deleted.size() || deleted[n]) ? invalid_id : n;
+    store.replace_next_dup(owner, next, replacement);
 }
 
 }  // namespace
@@ -178,6 +193,7 @@ IndexBulkDeleteResult *bulk_delete(IndexVacuumInfo *info, IndexBulkDeleteResult 
         }
         for (int level = 0; level <= h.level; level++)
             repair_list(store, id, level, deleted, owner_vec, cand_vecs);
+        repair_ring(store, id, h.next_dup, deleted);
     }
     {
         stream_write w(index);

@@ -24,6 +24,7 @@ struct memory_store {
         std::vector<std::vector<std::uint32_t>> lists;
         std::vector<float> v;
         std::uint8_t tid[6] = {};
+        std::uint32_t next_dup = invalid_id;
     };
     std::vector<rec> recs;
     std::uint32_t ep = invalid_id;
@@ -59,14 +60,31 @@ struct memory_store {
         std::memcpy(info->tid, recs[id].tid, 6);
         return true;
     }
-    int neighbors(std::uint32_t id, int level, std::uint32_t *out) {
+    int read_list(std::uint32_t id, int level, std::uint32_t *out) {
         if (id >= recs.size() || level > recs[id].level || recs[id].lists.empty())
             return 0;
         const auto &l = recs[id].lists[static_cast<std::size_t>(level)];
         std::copy(l.begin(), l.end(), out);
         return static_cast<int>(l.size());
     }
-    int read_list(std::uint32_t id, int level, std::uint32_t *out) { return neighbors(id, level, out); }
+    int neighbors(std::uint32_t id, int level, std::uint32_t *out) {
+        int n = read_list(id, level, out);
+        if (level == 0 && id < recs.size() && recs[id].next_dup != invalid_id)
+            out[n++] = recs[id].next_dup;
+        return n;
+    }
+    bool publish_duplicate(const allocation &a, const new_element &e, const std::vector<std::uint32_t> &list0,
+                           std::uint32_t twin) {
+        if (recs[twin].state != state_live)
+            return false;
+        publish(a, e, list0, nullptr);
+        std::uint32_t old = recs[twin].next_dup;
+        recs[a.id].next_dup = old == invalid_id ? twin : old;
+        recs[twin].next_dup = a.id;
+        dup_publications++;
+        return true;
+    }
+    int dup_publications = 0;
     void prefetch(std::uint32_t) const {}
     std::uint8_t read_vector(std::uint32_t id, float *out) {
         if (id >= recs.size())
@@ -131,7 +149,7 @@ std::vector<float> make_random_vectors(std::size_t n, std::size_t dims, unsigned
 
 std::vector<std::uint32_t> search(memory_store &s, const float *q, std::size_t k, std::size_t ef) {
     visited_set visited;
-    std::vector<std::uint32_t> scratch(s.layout.m0);
+    std::vector<std::uint32_t> scratch(s.layout.m0 + 1);
     element_info info;
     found ep{0, s.ep, {}};
     s.visit(s.ep, q, &ep.dist, &info);
@@ -170,8 +188,8 @@ TEST(HnswLevel, DeterministicAndGeometric) {
 TEST(HnswLayout, RecordSizes) {
     auto l = record_layout::make(784, 16);
     EXPECT_EQ(l.m0, 32u);
-    EXPECT_EQ(l.vector_offset, 16u + 128u);
-    EXPECT_EQ(l.record_size, 16u + 128u + 3136u);
+    EXPECT_EQ(l.vector_offset, 20u + 128u);
+    EXPECT_EQ(l.record_size, 20u + 128u + 3136u);
     EXPECT_EQ(l.record_size % 4, 0u);
     EXPECT_EQ(l.upper_list_size, 68u);
     EXPECT_EQ(l.lists_per_slab, (l.record_size - 4) / 68);
@@ -196,7 +214,7 @@ TEST(HnswGraph, RecallAndConnectivity) {
     }
     // Every element reachable from the entry point over all levels.
     std::vector<char> seen(n, 0);
-    std::vector<std::uint32_t> stack = {s.ep}, buf(layout.m0);
+    std::vector<std::uint32_t> stack = {s.ep}, buf(layout.m0 + 1);
     seen[s.ep] = 1;
     while (!stack.empty()) {
         auto id = stack.back();
@@ -291,7 +309,7 @@ TEST(HnswGraph, EarlyAbortGivesTheSameResults) {
             element_info info;
             found ep{0, store.ep, {}};
             store.visit(store.ep, q, &ep.dist, &info);
-            std::vector<std::uint32_t> scratch(layout.m0);
+            std::vector<std::uint32_t> scratch(layout.m0 + 1);
             ep = greedy_descent(store, q, ep, store.ep_level, 0, scratch);
             v.reset(n);
             layer_search<std::remove_reference_t<decltype(store)>> ls(store, q, 0, v, layout.m0);
@@ -308,4 +326,45 @@ TEST(HnswGraph, EarlyAbortGivesTheSameResults) {
         };
         EXPECT_EQ(run(s), run(bounded)) << "query " << qi;
     }
+}
+
+TEST(HnswGraph, DuplicatesStayReachableThroughTheirRing) {
+    const std::size_t dims = 4;
+    auto layout = record_layout::make(dims, 2);  // tiny lists: the heuristic keeps one copy of many
+    memory_store s(layout);
+    visited_set visited;
+    inserter<memory_store> ins(s, layout, 8, visited);
+    auto others = make_random_vectors(50, dims, 9);
+    std::vector<float> copy = {7, 7, 7, 7};
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < 50; i++, n++)
+        ins.insert(new_element{others.data() + i * dims, {}, level_for_vector(others.data() + i * dims, dims, 2, layout.max_level)});
+    for (int i = 0; i < 100; i++, n++)
+        ins.insert(new_element{copy.data(), {}, level_for_vector(copy.data(), dims, 2, layout.max_level)});
+    EXPECT_EQ(s.dup_publications, 99);
+    // Every element reachable from the entry point over all levels and rings.
+    std::vector<char> seen(n, 0);
+    std::vector<std::uint32_t> stack = {s.ep}, buf(layout.m0 + 1);
+    seen[s.ep] = 1;
+    std::size_t reached = 0;
+    while (!stack.empty()) {
+        auto id = stack.back();
+        stack.pop_back();
+        reached++;
+        for (int l = 0; l <= s.recs[id].level; l++) {
+            int k = s.neighbors(id, l, buf.data());
+            for (int i = 0; i < k; i++)
+                if (!seen[buf[i]]) {
+                    seen[buf[i]] = 1;
+                    stack.push_back(buf[i]);
+                }
+        }
+    }
+    EXPECT_EQ(reached, n);
+    // A search for the copy returns all 100 copies first.
+    auto ids = search(s, copy.data(), 100, 120);
+    std::size_t copies = 0;
+    for (auto id : ids)
+        copies += id >= 50;
+    EXPECT_EQ(copies, 100u);
 }

@@ -18,6 +18,7 @@ TEST(HnswRecord, ElementRoundTrip) {
         h.tid[i] = static_cast<std::uint8_t>(10 + i);
     h.slab_id = 77;
     h.slab_index = 4;
+    h.next_dup = 12345;
     std::vector<std::uint32_t> list0 = {9, 8, 7, 6};
     std::vector<float> v = {1.5f, -2.0f, 0.0f, 3.25f, 1e-3f};
     std::vector<char> rec(l.record_size, 'x');
@@ -29,6 +30,7 @@ TEST(HnswRecord, ElementRoundTrip) {
     EXPECT_EQ(0, std::memcmp(d.tid, h.tid, 6));
     EXPECT_EQ(d.slab_id, 77u);
     EXPECT_EQ(d.slab_index, 4);
+    EXPECT_EQ(d.next_dup, 12345u);
     std::uint32_t out[6] = {};
     ASSERT_EQ(decode_list(list_format::level0(l), rec.data() + l.list0_offset, out), 4u);
     EXPECT_EQ(std::vector<std::uint32_t>(out, out + 4), list0);
