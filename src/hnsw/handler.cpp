@@ -1,6 +1,7 @@
 // The hnsw access method handler and the extern "C" shims of its callbacks. Every shim is a
 // guarded call into C++ (src/pg/guard.hpp); the C++ implementations live one concern per file.
 #include "hnsw/hnsw.hpp"
+#include "hnsw/page_store.hpp"
 #include "pg/guard.hpp"
 
 extern "C" {
@@ -32,15 +33,13 @@ void cost_estimate(PlannerInfo *root, IndexPath *path, double loop_count, Cost *
     genericcostestimate(root, path, loop_count, &costs);
     IndexOptInfo *index = path->indexinfo;
     double tuples = std::max(index->tuples, 1.0);
-    int m = default_m;
-    int32 dims = 0;
+    // The graph's own m and dimensions (the meta page), not the reloptions: ALTER INDEX can
+    // change those without rebuilding the graph.
     Relation rel = index_open(index->indexoid, NoLock);
-    if (rel->rd_options != nullptr)
-        m = reinterpret_cast<index_options *>(rel->rd_options)->m;
-    dims = TupleDescAttr(RelationGetDescr(rel), 0)->atttypmod;
+    const record_layout layout = shape_of(rel).layout;
     index_close(rel, NoLock);
-    if (dims < 1)
-        dims = 128;
+    const int m = static_cast<int>(layout.m);
+    const double dims = layout.dims;
     // A search computes the distance to about ef_search * 2m elements (a few more with levels),
     // each a record of a page; the index is usually cached, so pages cost little.
     double visits = std::min(tuples, static_cast<double>(ef_search) * 2 * m * 1.5 + std::log(tuples) * m);

@@ -29,5 +29,8 @@ CREATE FUNCTION meridian.hnsw_check(index regclass,
     OUT avg_out_degree double precision, OUT max_level integer, OUT entry_point bigint, OUT free_slots bigint)
     RETURNS record
     AS 'MODULE_PATHNAME', 'meridian_hnsw_check' LANGUAGE C STRICT VOLATILE;
+-- It reads every page of the index: like amcheck's functions, only for superusers and the roles
+-- they grant EXECUTE to.
+REVOKE ALL ON FUNCTION meridian.hnsw_check(regclass) FROM PUBLIC;
 COMMENT ON FUNCTION meridian.hnsw_check(regclass) IS
     'structure of an hnsw index: elements (live + deleted), unreachable elements from the entry point, average level-0 out-degree, max level';
