@@ -209,7 +209,7 @@ void build_and_write(build_state &st) {
         });
         next_block++;
         if ((next_block & 63) == 0)
-            report(PROGRESS_CREATEIDX_BLOCKS_DONE, next_block);
+            report(PROGRESS_SCAN_BLOCKS_DONE, next_block);
     };
 
     // The meta page, completed below.
@@ -276,9 +276,9 @@ void build_and_write(build_state &st) {
         used += level;
     }
     const std::size_t records = n + slab_count;
-    report(PROGRESS_CREATEIDX_BLOCKS_TOTAL,
+    report(PROGRESS_SCAN_BLOCKS_TOTAL,
            static_cast<int64>(1 + (records * layout.record_size + stream_page_payload - 1) / stream_page_payload));
-    report(PROGRESS_CREATEIDX_BLOCKS_DONE, next_block);
+    report(PROGRESS_SCAN_BLOCKS_DONE, next_block);
 
     // Rings of identical vectors (see publish_duplicate): group by hash, confirm byte equality.
     std::vector<std::uint32_t> next_dup(n, invalid_id);
