@@ -296,7 +296,7 @@ void page_store::prefetch(std::uint32_t id) const {
         __builtin_prefetch(GetBufferDescriptor(hint - 1), 1);
     const char *p = static_cast<const char *>(BufferGetBlock(cache.recent[b])) + page_content_offset + offset_in_page(pos);
     std::uint32_t len = std::min<std::uint32_t>(layout_.record_size, static_cast<std::uint32_t>(payload - offset_in_page(pos)));
-    for (std::uint32_t off = 0; off < len && off < 256; off += 64)
+    for (std::uint32_t off = 0; off < len && off < 192; off += 64)
         __builtin_prefetch(p + off);
 }
 
