@@ -204,7 +204,8 @@ sub index_finds_every_row
 	my ($rows, $missed) = split /:/, $out, 2;
 	my @missed = grep { length } split /,/, $missed;
 	note "$label: $rows rows looked up through the index (hnsw.ef_search = $ef_search), "
-	  . scalar(@missed) . " not found" . (@missed ? ": @missed" : '');
+	  . scalar(@missed) . " not found"
+	  . (@missed ? ': ' . join(' ', @missed[ 0 .. ($#missed < 19 ? $#missed : 19) ]) . (@missed > 20 ? ' ...' : '') : '');
 	{
 		local $TODO =
 		  $entry_point_bug && @missed == 1
