@@ -16,14 +16,9 @@
 #   hnsw_check($node, $index [, $dbname]) runs meridian.hnsw_check($index) and returns a hash
 #     reference with its columns (avg_out_degree rounded to 3 decimals, entry_point -1 when NULL)
 #     and `row`, all of them as one line to compare between nodes or print with note().
-#   hnsw_scan_misses_entry_point($node) probes for a known hnsw scan bug: on a one-row table
-#     with an hnsw index, true when the index scan does not return that row (the entry point's
-#     heap TID is lost when the search starts and ends at the entry point). Tests use it to mark
-#     exactly the failures that bug explains as TODO; remove it once the bug is fixed.
-#   index_finds_every_row($node, $table, $ef_search, $label [, $entry_point_bug]) asserts that for
-#     every row of $table (columns id, v, an hnsw index on v) an index scan ORDER BY v <-> (that
-#     row's v) LIMIT 1 returns that row (or one at distance 0), and returns the ids it missed. With
-#     $entry_point_bug true, a single miss is reported as TODO (the bug above) instead of failing.
+#   index_finds_every_row($node, $table, $ef_search, $label) asserts that for every row of $table
+#     (columns id, v, an hnsw index on v) an index scan ORDER BY v <-> (that row's v) LIMIT 1
+#     returns that row (or one at distance 0), and returns the ids it missed.
 package MeridianTest;
 
 use strict;
@@ -36,8 +31,7 @@ use Test::More;
 use PostgreSQL::Test::Utils ();
 
 our @EXPORT_OK =
-  qw(crash_node postmaster_children create_test_vector_function hnsw_check
-  hnsw_scan_misses_entry_point index_finds_every_row);
+  qw(crash_node postmaster_children create_test_vector_function hnsw_check index_finds_every_row);
 
 # A killed postmaster is the child of whatever process adopts orphans. If that process never
 # reaps (containers, some VM inits), the dead postmaster stays a zombie, its PID stays "alive"
@@ -170,26 +164,9 @@ sub hnsw_check
 	return \%r;
 }
 
-sub hnsw_scan_misses_entry_point
-{
-	my ($node) = @_;
-	my $found = $node->safe_psql(
-		'postgres', q{
-		CREATE TABLE entry_point_probe (id int, v vector(2));
-		INSERT INTO entry_point_probe VALUES (1, '[0,0]');
-		CREATE INDEX ON entry_point_probe USING hnsw (v vector_l2_ops);
-		SET enable_seqscan = off;
-		SELECT count(*) FROM (SELECT id FROM entry_point_probe ORDER BY v <-> '[0,0]' LIMIT 1) AS s;
-		DROP TABLE entry_point_probe;
-	});
-	return $found eq '0';
-}
-
-our $TODO;
-
 sub index_finds_every_row
 {
-	my ($node, $table, $ef_search, $label, $entry_point_bug) = @_;
+	my ($node, $table, $ef_search, $label) = @_;
 	my $settings = "SET enable_seqscan = off; SET enable_bitmapscan = off; SET hnsw.ef_search = $ef_search;";
 	my $lookup = "SELECT b.id, b.v <-> a.v AS d FROM $table b ORDER BY b.v <-> a.v LIMIT 1";
 	my $plan = $node->safe_psql('postgres',
@@ -206,13 +183,7 @@ sub index_finds_every_row
 	note "$label: $rows rows looked up through the index (hnsw.ef_search = $ef_search), "
 	  . scalar(@missed) . " not found"
 	  . (@missed ? ': ' . join(' ', @missed[ 0 .. ($#missed < 19 ? $#missed : 19) ]) . (@missed > 20 ? ' ...' : '') : '');
-	{
-		local $TODO =
-		  $entry_point_bug && @missed == 1
-		  ? 'known bug: an hnsw index scan never returns the entry point\'s row'
-		  : undef;
-		is(scalar(@missed), 0, "$label: the index finds each of the $rows rows by its own vector");
-	}
+	is(scalar(@missed), 0, "$label: the index finds each of the $rows rows by its own vector");
 	return \@missed;
 }
 
