@@ -268,6 +268,7 @@ void select_neighbors(const std::vector<found> &sorted, std::size_t max_count, D
 //                          uint32_t twin)   writes e's record and splices it into the ring of twin, a live
 //       element with the identical vector, in one atomic step; false (nothing written) if twin is not live
 //   void raise_entry_point(uint32_t id, int level)
+//   bool entry_point(uint32_t *id, int *level)             false when the graph is empty
 // ---------------------------------------------------------------------------------------------
 struct new_element {
     const float *vector;
@@ -354,6 +355,14 @@ public:
                 first_linked = i;
             }
         }
+        // No neighbor's heuristic kept the element: force it into the nearest one's list.
+        for (int attempt = 0; attempt < 3 && !published && !list0.empty(); attempt++) {
+            backlink bl;
+            if (!plan_backlink(list0[0], 0, alloc.id, e.vector, bl, true))
+                break;
+            published = s_.publish(alloc, e, list0, &bl);
+            first_linked = 0;
+        }
         if (!published) {
             s_.publish(alloc, e, list0, nullptr);
             first_linked = list0.size();
@@ -380,7 +389,10 @@ public:
 
     // The new list of `owner` at `level` once `added` (with vector added_vec) joins it.
     // False when there is nothing to do (already present, or owner unusable).
-    bool plan_backlink(std::uint32_t owner, int level, std::uint32_t added, const float *added_vec, backlink &bl) {
+    // With `force`, `added` goes in even when the heuristic would leave it out (in place of the
+    // farthest neighbor when the list is full): a link that must exist for reachability.
+    bool plan_backlink(std::uint32_t owner, int level, std::uint32_t added, const float *added_vec, backlink &bl,
+                       bool force = false) {
         bl.owner = owner;
         bl.level = level;
         int n = s_.read_list(owner, level, scratch_.data());
@@ -429,9 +441,49 @@ public:
                          },
                          kept);
         bl.replacement.clear();
-        for (std::size_t i : kept)
+        bool has_added = false;
+        for (std::size_t i : kept) {
             bl.replacement.push_back(sorted[i].id);
+            has_added |= sorted[i].id == added;
+        }
+        if (force && !has_added) {
+            if (bl.replacement.size() < cap)
+                bl.replacement.push_back(added);
+            else
+                bl.replacement.back() = added;
+        }
         return bl.replacement != bl.expected;
+    }
+
+    // Links u (a live element with vector v) from its nearest element reachable from the entry
+    // point, forcing the link in. VACUUM uses it for elements its repairs left unreachable.
+    bool attach(std::uint32_t u, const float *v) {
+        std::uint32_t ep_id;
+        int ep_level;
+        if (!s_.entry_point(&ep_id, &ep_level))
+            return false;
+        element_info info;
+        found ep{0, ep_id, {}};
+        if (!s_.visit(ep_id, v, &ep.dist, &info))
+            return false;
+        ep = greedy_descent(s_, v, ep, ep_level, 0, scratch_);
+        visited_.reset(0);
+        layer_search<Store> search(s_, v, 0, visited_, layout_.m0);
+        search.add_entry(ep, state_live);
+        std::vector<found> nearest;
+        search.run(static_cast<std::size_t>(ef_construction_), nearest);
+        for (const found &f : nearest) {
+            if (f.id == u)
+                continue;
+            for (int attempt = 0; attempt < 3; attempt++) {
+                backlink bl;
+                if (!plan_backlink(f.id, 0, u, v, bl, true))
+                    return true;  // already linked
+                if (s_.replace_list(bl))
+                    return true;
+            }
+        }
+        return false;
     }
 
 private:

@@ -22,7 +22,7 @@ struct check_result {
     int64 elements = 0;     // live + deleted graph elements
     int64 live = 0;
     int64 deleted = 0;
-    int64 unreachable = 0;  // elements a search from the entry point cannot reach
+    int64 unreachable = 0;  // live elements a search from the entry point cannot reach
     double avg_out_degree = 0;
     int32 max_level = -1;
     int64 entry_point = -1;
@@ -62,7 +62,7 @@ check_result check_index(Relation index) {
     if (meta.entry_point != invalid_id)
         r.entry_point = meta.entry_point;
 
-    std::int64_t reached = 0;
+    std::int64_t reached_live = 0;
     if (meta.entry_point != invalid_id && meta.entry_point < hwm) {
         std::vector<char> seen(hwm, 0);
         std::vector<std::uint32_t> stack{meta.entry_point};
@@ -72,7 +72,7 @@ check_result check_index(Relation index) {
             stack.pop_back();
             if (state[id] != state_live && state[id] != state_deleted)
                 continue;
-            reached++;
+            reached_live += state[id] == state_live;
             for (int l = 0; l <= level[id]; l++) {
                 int n = store.neighbors(id, l, list.data());  // lists and, at level 0, the duplicate ring
                 for (int i = 0; i < n; i++) {
@@ -85,7 +85,8 @@ check_result check_index(Relation index) {
             }
         }
     }
-    r.unreachable = r.elements - reached;
+    // Deleted elements are left out: VACUUM unlinks them on purpose before freeing them.
+    r.unreachable = r.live - reached_live;
     return r;
 }
 

@@ -605,6 +605,13 @@ bool page_store::replace_list(const backlink &bl) {
     return true;
 }
 
+bool page_store::entry_point(std::uint32_t *id, int *level) {
+    meta_page m = read_meta_header(index_);
+    *id = m.entry_point;
+    *level = m.entry_level;
+    return m.entry_point != invalid_id;
+}
+
 void page_store::raise_entry_point(std::uint32_t id, int level) {
     stream_write w(index_);
     w.add_meta();

@@ -110,6 +110,7 @@ public:
     // Compare-and-swap of an element's next-duplicate pointer (VACUUM's ring repair).
     bool replace_next_dup(std::uint32_t id, std::uint32_t expected, std::uint32_t replacement);
     void raise_entry_point(std::uint32_t id, int level);
+    bool entry_point(std::uint32_t *id, int *level);
 
     // helpers shared with vacuum and check
     bool valid_id(std::uint32_t id);

@@ -121,6 +121,58 @@ void repair_ring(page_store &store, std::uint32_t owner, std::uint32_t next, con
     store.replace_next_dup(owner, next, replacement);
 }
 
+// Repairs can cut off a live element whose only incoming links came from deleted elements. Walk
+// the graph from the entry point without entering deleted elements (they are about to be freed)
+// and link every live element not reached from its nearest reachable element.
+void reconnect(page_store &store, const index_shape &shape, const std::vector<std::uint8_t> &deleted) {
+    const record_layout &layout = shape.layout;
+    visited_set visited;
+    inserter<page_store> ins(store, layout, shape.ef_construction, visited);
+    std::vector<float> vec(layout.dims);
+    std::vector<std::uint32_t> list(layout.m0 + 1);
+    auto is_deleted = [&](std::uint32_t id) { return id < deleted.size() && deleted[id]; };
+    for (int round = 0; round < 3; round++) {
+        std::uint32_t ep;
+        int ep_level;
+        if (!store.entry_point(&ep, &ep_level))
+            return;
+        const std::uint32_t hwm = read_meta_header(store.relation()).high_water;
+        std::vector<char> seen(hwm, 0);
+        std::vector<std::uint32_t> stack;
+        if (ep < hwm && !is_deleted(ep)) {
+            seen[ep] = 1;
+            stack.push_back(ep);
+        }
+        while (!stack.empty()) {
+            std::uint32_t id = stack.back();
+            stack.pop_back();
+            header h = read_header(store, id);
+            if (h.state != state_live)
+                continue;
+            for (int level = 0; level <= h.level; level++) {
+                int n = store.neighbors(id, level, list.data());
+                for (int i = 0; i < n; i++) {
+                    std::uint32_t x = list[static_cast<std::size_t>(i)];
+                    if (x < hwm && !seen[x] && !is_deleted(x)) {
+                        seen[x] = 1;
+                        stack.push_back(x);
+                    }
+                }
+            }
+        }
+        bool linked = false;
+        for (std::uint32_t u = 0; u < hwm; u++) {
+            if ((u & 255) == 0)
+                delay_point();
+            if (seen[u] || is_deleted(u) || store.read_vector(u, vec.data()) != state_live)
+                continue;
+            linked |= ins.attach(u, vec.data());
+        }
+        if (!linked)
+            return;
+    }
+}
+
 }  // namespace
 
 IndexBulkDeleteResult *bulk_delete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
@@ -206,6 +258,8 @@ IndexBulkDeleteResult *bulk_delete(IndexVacuumInfo *info, IndexBulkDeleteResult 
             w.commit();
         }
     }
+
+    reconnect(store, shape, deleted);
 
     // Pass 3: free the deleted slots and offer them to inserts.
     std::vector<std::uint32_t> freed;

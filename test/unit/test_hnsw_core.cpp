@@ -130,6 +130,11 @@ struct memory_store {
         r.lists[static_cast<std::size_t>(bl.level)] = bl.replacement;
         return true;
     }
+    bool entry_point(std::uint32_t *id, int *level) const {
+        *id = ep;
+        *level = ep_level;
+        return ep != invalid_id;
+    }
     void raise_entry_point(std::uint32_t id, int level) {
         if (level > ep_level) {
             ep = id;
