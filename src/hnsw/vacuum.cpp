@@ -42,55 +42,73 @@ void delay_point() {
     pg::call([] { vacuum_delay_point(); });
 }
 
-// New list for `owner` at `level` without the deleted elements, choosing among its remaining
-// neighbors and the neighbors of the deleted ones.
-bool repair_list(page_store &store, std::uint32_t owner, int level, const std::vector<std::uint8_t> &deleted,
-                 std::vector<float> &owner_vec, std::vector<float> &cand_vecs) {
+// New list for `owner` at `level` without the deleted elements. Replacements come from a search
+// around the owner at that level (ef_construction wide, as an insert's), entered at its remaining
+// neighbors and at the deleted neighbors' neighbors, then chosen with the heuristic.
+bool repair_list(page_store &store, const index_shape &shape, visited_set &visited, std::uint32_t owner, int level,
+                 const std::vector<std::uint8_t> &deleted, std::vector<float> &owner_vec,
+                 std::vector<float> &cand_vecs) {
     const record_layout &layout = store.layout();
+    auto is_deleted = [&](std::uint32_t id) { return id < deleted.size() && deleted[id]; };
     std::vector<std::uint32_t> list(layout.m0), sub(layout.m0);
     for (int attempt = 0; attempt < 3; attempt++) {
         int n = store.read_list(owner, level, list.data());
         bool affected = false;
         for (int i = 0; i < n; i++)
-            if (list[static_cast<std::size_t>(i)] < deleted.size() && deleted[list[static_cast<std::size_t>(i)]])
-                affected = true;
+            affected |= is_deleted(list[static_cast<std::size_t>(i)]);
         if (!affected)
             return true;
-        std::vector<std::uint32_t> pool;
-        for (int i = 0; i < n; i++) {
-            std::uint32_t x = list[static_cast<std::size_t>(i)];
-            if (x < deleted.size() && deleted[x]) {
-                int k = store.read_list(x, level, sub.data());
-                for (int j = 0; j < k; j++) {
-                    std::uint32_t y = sub[static_cast<std::size_t>(j)];
-                    if (y != owner && !(y < deleted.size() && deleted[y]))
-                        pool.push_back(y);
-                }
-            } else {
-                pool.push_back(x);
-            }
-        }
-        std::sort(pool.begin(), pool.end());
-        pool.erase(std::unique(pool.begin(), pool.end()), pool.end());
-
         if (store.read_vector(owner, owner_vec.data()) != state_live)
             return true;
-        std::vector<found> cand;
-        cand_vecs.resize(pool.size() * layout.dims);
-        for (std::uint32_t y : pool) {
-            float *dst = cand_vecs.data() + cand.size() * layout.dims;
-            if (store.read_vector(y, dst) != state_live)
+
+        visited.reset(0);
+        visited.mark(owner);
+        layer_search<page_store> search(store, owner_vec.data(), level, visited, layout.m0);
+        element_info info;
+        std::vector<std::uint32_t> entered;
+        auto enter = [&](std::uint32_t x) {
+            found f{0, x, {}};
+            if (x != owner && !is_deleted(x) && store.visit(x, owner_vec.data(), &f.dist, &info)) {
+                entered.push_back(x);
+                std::memcpy(f.tid, info.tid, 6);
+                search.add_entry(f, info.state);
+            }
+        };
+        for (int i = 0; i < n; i++) {
+            std::uint32_t x = list[static_cast<std::size_t>(i)];
+            if (!is_deleted(x)) {
+                enter(x);
                 continue;
-            cand.push_back(found{store.distance(owner_vec.data(), dst), y, {}});
-            // remember the vector's slot in tid bytes (index into cand_vecs)
-            std::uint32_t slot = static_cast<std::uint32_t>(cand.size() - 1);
-            std::memcpy(cand.back().tid, &slot, 4);
+            }
+            int k = store.read_list(x, level, sub.data());
+            for (int j = 0; j < k; j++)
+                enter(sub[static_cast<std::size_t>(j)]);
         }
+        std::vector<found> cand;
+        search.run(static_cast<std::size_t>(shape.ef_construction), cand);
+        // The owner's remaining neighbors and the deleted neighbors' neighbors compete too, even
+        // when the search ranked them past ef_construction: the graph keeps its local structure.
+        for (std::uint32_t x : entered) {
+            bool present = false;
+            for (const found &f : cand)
+                present |= f.id == x;
+            found f{0, x, {}};
+            if (!present && store.visit(x, owner_vec.data(), &f.dist, &info) && info.state == state_live)
+                cand.push_back(f);
+        }
+        cand.erase(std::remove_if(cand.begin(), cand.end(), [&](const found &f) { return f.id == owner || is_deleted(f.id); }),
+                   cand.end());
         std::sort(cand.begin(), cand.end(), [](const found &a, const found &b) { return a.dist < b.dist; });
+
+        cand_vecs.resize(cand.size() * layout.dims);
+        std::vector<char> loaded(cand.size(), 0);
         auto vec_of = [&](std::size_t i) {
-            std::uint32_t slot;
-            std::memcpy(&slot, cand[i].tid, 4);
-            return cand_vecs.data() + static_cast<std::size_t>(slot) * layout.dims;
+            float *p = cand_vecs.data() + i * layout.dims;
+            if (!loaded[i]) {
+                store.read_vector(cand[i].id, p);
+                loaded[i] = 1;
+            }
+            return p;
         };
         std::vector<std::size_t> kept;
         std::size_t cap = level == 0 ? layout.m0 : layout.m;
@@ -229,6 +247,7 @@ IndexBulkDeleteResult *bulk_delete(IndexVacuumInfo *info, IndexBulkDeleteResult 
 
     // Pass 2: repair lists that point at deleted elements; find a live replacement entry point.
     std::vector<float> owner_vec(layout.dims), cand_vecs;
+    visited_set repair_visited;
     std::uint32_t best = invalid_id;
     int best_level = -1;
     for (std::uint32_t id = 0; id < hwm; id++) {
@@ -244,7 +263,7 @@ IndexBulkDeleteResult *bulk_delete(IndexVacuumInfo *info, IndexBulkDeleteResult 
             best_level = h.level;
         }
         for (int level = 0; level <= h.level; level++)
-            repair_list(store, id, level, deleted, owner_vec, cand_vecs);
+            repair_list(store, shape, repair_visited, id, level, deleted, owner_vec, cand_vecs);
         repair_ring(store, id, h.next_dup, deleted);
     }
     {
