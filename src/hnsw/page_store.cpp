@@ -126,7 +126,7 @@ void stream_write::add_block(BlockNumber b) {
         blocks_[n_] = b;
         bufs_[n_] = buf;
         fresh_[n_] = false;
-        pages_[n_] = GenericXLogRegisterBuffer(state_, buf, 0);
+        register_page(n_);
         n_++;
         return;
     }
@@ -171,7 +171,16 @@ void stream_write::begin() {
     locked_ = true;
     state_ = GenericXLogStart(index_);
     for (int i = 0; i < n_; i++)
-        pages_[i] = GenericXLogRegisterBuffer(state_, bufs_[i], 0);
+        register_page(i);
+}
+
+void stream_write::register_page(int i) {
+    // A page still all zeros was added to the relation by an extension whose WAL record a crash
+    // cut off (the relation keeps its length): initialise it now, logged as a full image.
+    bool is_new = PageIsNew(BufferGetPage(bufs_[i])) && blocks_[i] != meta_block;
+    pages_[i] = GenericXLogRegisterBuffer(state_, bufs_[i], is_new ? GENERIC_XLOG_FULL_IMAGE : 0);
+    if (is_new)
+        init_stream_page(pages_[i]);
 }
 
 meta_page *stream_write::meta() {

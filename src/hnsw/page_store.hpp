@@ -60,6 +60,7 @@ public:
 private:
     char *locate(std::uint64_t pos, std::uint32_t *avail) const;
     void add_block(BlockNumber b);
+    void register_page(int i);
 
     Relation index_;
     BlockNumber blocks_[MAX_GENERIC_XLOG_PAGES];
