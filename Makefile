@@ -13,7 +13,8 @@ DATA         = extension/meridian.control
 DATA_built   = extension/meridian--$(EXTVERSION).sql
 
 # The install script is assembled from one SQL part per concern, in this order.
-SQL_PARTS    = src/module.sql $(sort $(wildcard src/vector/*.sql)) $(sort $(wildcard src/hnsw/*.sql))
+SQL_PARTS    = src/module.sql $(sort $(wildcard src/vector/*.sql)) $(sort $(wildcard src/hnsw/*.sql)) \
+               $(sort $(wildcard src/ids/*.sql))
 
 SRCS         = $(sort $(wildcard src/*.cpp src/*/*.cpp))
 OBJS         = $(SRCS:.cpp=.o)
@@ -34,7 +35,7 @@ override with_llvm = no
 PG_CPPFLAGS  = -I$(srcdir)/src
 # -MMD -MP: objects depend on the headers they include (PGXS does not track them by itself).
 PG_CXXFLAGS  = -std=c++17 -O3 -fno-omit-frame-pointer -Wno-register -Wno-missing-field-initializers -MMD -MP
-SHLIB_LINK   = -lstdc++ -lxxhash -lm -pthread
+SHLIB_LINK   = -lstdc++ -lxxhash -lsodium -lm -pthread
 EXTRA_CLEAN  = extension/meridian--$(EXTVERSION).sql $(OBJS:.o=.d)
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
