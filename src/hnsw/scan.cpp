@@ -33,9 +33,14 @@ struct scan_state {
             pool.pop_back();
         }
     }
+    // Runs from a memory context callback too (error cleanup): must not throw.
     ~scan_state() {
         search.reset();
-        visited_pool().push_back(std::move(visited));
+        try {
+            visited_pool().push_back(std::move(visited));
+        } catch (...) {
+            // out of memory: the visited set is simply freed instead of reused
+        }
     }
 
     const index_shape &shape;
@@ -92,8 +97,9 @@ void start(IndexScanDesc scan, scan_state &so) {
 
 IndexScanDesc begin_scan(Relation index, int nkeys, int norderbys) {
     IndexScanDesc scan = pg::call([&] { return RelationGetIndexScan(index, nkeys, norderbys); });
-    auto *so = new scan_state(index);
-    scan->opaque = pg::call([&] { return scan_holder::attach(CurrentMemoryContext, so); });
+    auto so = std::make_unique<scan_state>(index);
+    scan->opaque = pg::call([&] { return scan_holder::attach(CurrentMemoryContext, so.get()); });
+    so.release();  // owned by the scan's memory context from here on
     return scan;
 }
 
