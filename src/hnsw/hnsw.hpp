@@ -77,15 +77,15 @@ struct meta_page {
     int32 entry_level;
     uint32 slab_id;       // slab currently being filled (invalid_id if none)
     uint32 slab_used;     // lists used in it
-    uint32 free_count;    // ids in free_ids
-    uint32 free_ids[FLEXIBLE_ARRAY_MEMBER];
+    uint32 free_head;     // first slot of the free chain (invalid_id: empty); see free_chain_offset
+    uint32 free_count;    // slots in the chain
 };
 
 constexpr std::size_t page_content_offset = MAXALIGN(SizeOfPageHeaderData);
 constexpr std::size_t page_special_size = MAXALIGN(sizeof(page_special));
 constexpr std::size_t stream_page_payload = BLCKSZ - page_content_offset - page_special_size;
-constexpr std::size_t meta_free_capacity =
-    (stream_page_payload - offsetof(meta_page, free_ids)) / sizeof(uint32);
+// A slot VACUUM freed holds the next free slot's id at this offset of its record (the rest is zero).
+constexpr std::uint32_t free_chain_offset = 4;
 
 // Immutable facts about one index, read from its meta page once per relcache entry.
 struct index_shape {

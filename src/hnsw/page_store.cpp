@@ -238,7 +238,7 @@ meta_page read_meta_header(Relation index) {
     Buffer buf = read_buffer(index, meta_block);
     LockBuffer(buf, BUFFER_LOCK_SHARE);
     meta_page m;
-    std::memcpy(&m, PageGetContents(BufferGetPage(buf)), offsetof(meta_page, free_ids));
+    std::memcpy(&m, PageGetContents(BufferGetPage(buf)), sizeof(meta_page));
     UnlockReleaseBuffer(buf);
     if (m.magic != page_magic)
         throw meridian::error(sqlstate::index_corrupted, "hnsw index \"" + std::string(RelationGetRelationName(index)) +
@@ -444,10 +444,30 @@ void page_store::ensure_pages(std::uint64_t end_pos, stream_write &w) {
 }
 
 std::uint32_t page_store::allocate_slot(stream_write &w, meta_page *meta) {
-    std::uint32_t id;
-    if (meta->free_count > 0) {
-        id = meta->free_ids[--meta->free_count];
-    } else {
+    std::uint32_t id = invalid_id;
+    if (meta->free_head != invalid_id) {
+        // Pop the free chain (the meta page, locked by us, comes first in block order).
+        std::uint32_t head = meta->free_head;
+        char bytes[free_chain_offset + 4];
+        if (head < meta->high_water) {
+            stream_read r(index_, layout_.record_position(head), sizeof bytes);
+            r.copy(0, sizeof bytes, bytes);
+        } else {
+            bytes[0] = static_cast<char>(state_live);  // not a valid chain entry
+        }
+        if (static_cast<std::uint8_t>(bytes[0]) == state_free) {
+            std::uint32_t next;
+            std::memcpy(&next, bytes + free_chain_offset, 4);
+            meta->free_head = next;
+            meta->free_count = meta->free_count > 0 ? meta->free_count - 1 : 0;
+            id = head;
+        } else {
+            // A chain that does not lead to a free slot is dropped rather than followed.
+            meta->free_head = invalid_id;
+            meta->free_count = 0;
+        }
+    }
+    if (id == invalid_id) {
         if (meta->high_water >= invalid_id - 1)
             throw meridian::error(sqlstate::program_limit_exceeded, "hnsw index has too many elements");
         id = meta->high_water++;

@@ -47,6 +47,7 @@ void init_meta_page(Page page, const index_shape &shape) {
     m->entry_level = -1;
     m->slab_id = invalid_id;
     m->slab_used = 0;
+    m->free_head = invalid_id;
     m->free_count = 0;
     reinterpret_cast<PageHeader>(page)->pd_lower = static_cast<LocationIndex>(BLCKSZ - page_special_size);
 }

@@ -100,26 +100,57 @@ bool repair_list(page_store &store, const index_shape &shape, visited_set &visit
                    cand.end());
         std::sort(cand.begin(), cand.end(), [](const found &a, const found &b) { return a.dist < b.dist; });
 
-        cand_vecs.resize(cand.size() * layout.dims);
-        std::vector<char> loaded(cand.size(), 0);
-        auto vec_of = [&](std::size_t i) {
-            float *p = cand_vecs.data() + i * layout.dims;
-            if (!loaded[i]) {
-                store.read_vector(cand[i].id, p);
-                loaded[i] = 1;
-            }
-            return p;
-        };
-        std::vector<std::size_t> kept;
+        // Repair, do not rebuild: every live member of the list stays (back-links gave lists edges
+        // the heuristic alone would not choose, and on clustered data they keep the graph
+        // navigable); the slots of the deleted members go to new candidates, nearest first, each
+        // kept only if no list member is closer to it than the owner (the HNSW heuristic).
+        std::vector<std::uint32_t> result;
+        for (int i = 0; i < n; i++)
+            if (!is_deleted(list[static_cast<std::size_t>(i)]))
+                result.push_back(list[static_cast<std::size_t>(i)]);
         std::size_t cap = level == 0 ? layout.m0 : layout.m;
-        select_neighbors(cand, cap, [&](std::size_t i, std::size_t j) { return store.distance(vec_of(i), vec_of(j)); },
-                         kept);
+        cand_vecs.resize((cand.size() + result.size()) * layout.dims);
+        std::vector<const float *> kept_vecs;
+        std::size_t used = 0;
+        auto load = [&](std::uint32_t id) -> const float * {
+            float *p = cand_vecs.data() + (used++) * layout.dims;
+            return store.read_vector(id, p) == state_live ? p : nullptr;
+        };
+        for (std::uint32_t x : result)
+            if (const float *p = load(x))
+                kept_vecs.push_back(p);
+        for (const found &c : cand) {
+            if (result.size() >= cap)
+                break;
+            if (std::find(result.begin(), result.end(), c.id) != result.end())
+                continue;
+            const float *cv = load(c.id);
+            if (cv == nullptr)
+                continue;
+            bool good = true;
+            for (const float *kv : kept_vecs)
+                if (store.distance(cv, kv) < c.dist) {
+                    good = false;
+                    break;
+                }
+            if (good) {
+                result.push_back(c.id);
+                kept_vecs.push_back(cv);
+            }
+        }
+        // A list never shrinks by a repair: slots the heuristic left empty take the nearest
+        // remaining candidates, so each deleted edge is replaced by one.
+        for (const found &c : cand) {
+            if (result.size() >= static_cast<std::size_t>(n) || result.size() >= cap)
+                break;
+            if (std::find(result.begin(), result.end(), c.id) == result.end())
+                result.push_back(c.id);
+        }
         backlink bl;
         bl.owner = owner;
         bl.level = level;
         bl.expected.assign(list.begin(), list.begin() + n);
-        for (std::size_t i : kept)
-            bl.replacement.push_back(cand[i].id);
+        bl.replacement = result;
         if (store.replace_list(bl))
             return true;
     }
@@ -281,34 +312,29 @@ IndexBulkDeleteResult *bulk_delete(IndexVacuumInfo *info, IndexBulkDeleteResult 
     reconnect(store, shape, deleted);
 
     // Pass 3: free the deleted slots and offer them to inserts.
-    std::vector<std::uint32_t> freed;
+    // Each freed slot is pushed on the meta page's free chain in the same WAL record.
     std::vector<char> blank(layout.record_size, 0);
+    std::size_t freed = 0;
     for (std::uint32_t id = 0; id < hwm; id++) {
         if (!deleted[id])
             continue;
-        if ((freed.size() & 63) == 0)
+        if ((freed & 63) == 0)
             delay_point();
         stream_write w(index);
+        w.add_meta();
         w.add_range(layout.record_position(id), layout.record_size);
         w.begin();
         std::uint8_t state;
         w.read(layout.record_position(id), 1, &state);
         if (state != state_deleted)
             continue;
-        w.write(layout.record_position(id), layout.record_size, blank.data());
-        w.commit();
-        freed.push_back(id);
-    }
-    if (!freed.empty()) {
-        // Slots beyond the free list's capacity stay unused until the index is rebuilt.
-        stream_write w(index);
-        w.add_meta();
-        w.begin();
         meta_page *m = w.meta();
-        std::size_t k = std::min(meta_free_capacity - m->free_count, freed.size());
-        for (std::size_t i = 0; i < k; i++)
-            m->free_ids[m->free_count++] = freed[i];
+        std::memcpy(blank.data() + free_chain_offset, &m->free_head, 4);
+        w.write(layout.record_position(id), layout.record_size, blank.data());
+        m->free_head = id;
+        m->free_count++;
         w.commit();
+        freed++;
     }
     return stats;
 }
