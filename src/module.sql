@@ -1,5 +1,6 @@
 -- Meridian 0.1.0 install script, assembled by the Makefile from one part per concern
--- (src/module.sql, src/vector/*.sql, src/hnsw/*.sql). Edit the parts, not the assembled file.
+-- (src/module.sql, src/vector/*.sql, src/hnsw/*.sql, src/ids/*.sql). Edit the parts, not the
+-- assembled file.
 \echo Use "CREATE EXTENSION meridian" to load this file. \quit
 
 CREATE SCHEMA meridian;
