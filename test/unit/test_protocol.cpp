@@ -234,6 +234,13 @@ TEST(Protocol, HeaderLayout) {
     bytes hb = encode(base_hb(), key_a());
     EXPECT_EQ(hb.size(), 6u + 8 + 8 + 8 + 64);
     EXPECT_EQ(hb[1], 'H');
+    // The worked example of docs/protocol.md section 4, byte for byte.
+    const bytes doc_example = {0x01, 0x48, 0x5e, 0x00, 0x00, 0x00, 0x07, 'u',  's',  '-',  'e',  'a',  's',  't', 0x60,
+                               0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0xff, 0x4b, 0xd3, 0x43, 0x9a, 0xcd, 0x02, 0x00};
+    heartbeat example{"us-east", 0x3000060ULL, 789012399999999LL};
+    bytes eb = encode(example, key_a());
+    EXPECT_EQ(bytes(eb.begin(), eb.end() - 64), doc_example);
+    EXPECT_TRUE(signing::verify(pk_a(), eb.data(), 30, eb.data() + 30));
 }
 
 TEST(Protocol, RoundTripEmptyTransaction) {
