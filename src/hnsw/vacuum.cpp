@@ -237,7 +237,6 @@ IndexBulkDeleteResult *bulk_delete(IndexVacuumInfo *info, IndexBulkDeleteResult 
 
     // Pass 1: mark.
     std::vector<std::uint8_t> deleted(hwm, 0);
-    std::vector<std::uint8_t> levels(hwm, 0);
     std::size_t deleted_count = 0;
     double live = 0;
     for (std::uint32_t id = 0; id < hwm; id++) {
@@ -251,7 +250,6 @@ IndexBulkDeleteResult *bulk_delete(IndexVacuumInfo *info, IndexBulkDeleteResult 
         }
         if (h.state != state_live)
             continue;
-        levels[id] = h.level;
         bool dead = pg::call([&] { return callback(&h.tid, callback_state); });
         if (!dead) {
             live++;
