@@ -10,7 +10,11 @@ void _PG_init(void);
 namespace meridian::hnsw {
 void register_gucs();
 }
+namespace meridian::regions {
+void register_gucs();
+}
 
 extern "C" void _PG_init(void) {
     meridian::hnsw::register_gucs();
+    meridian::regions::register_gucs();
 }
