@@ -5,3 +5,6 @@
 
 CREATE SCHEMA meridian;
 COMMENT ON SCHEMA meridian IS 'Meridian administration and inspection functions';
+-- Everyone may use the schema (meridian.vector_id in a generated column, say); the
+-- administration and inspection functions are revoked from PUBLIC one by one.
+GRANT USAGE ON SCHEMA meridian TO PUBLIC;
