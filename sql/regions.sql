@@ -99,6 +99,12 @@ SELECT meridian.replicate_table('items');
 SELECT meridian.replicate_table('items_generated');
 SELECT meridian.replicate_table('"Mixed Case"');
 SELECT relid FROM meridian.replicated_tables ORDER BY relid::text;
+-- A dropped table leaves the replicated set (event trigger).
+CREATE TABLE dropped_soon (id uuid PRIMARY KEY);
+SELECT meridian.replicate_table('dropped_soon');
+SELECT count(*) AS listed_before_drop FROM meridian.replicated_tables;
+DROP TABLE dropped_soon;
+SELECT count(*) AS listed_after_drop FROM meridian.replicated_tables;
 CREATE TABLE no_key (id uuid, n int);
 CREATE TABLE int_key (id int PRIMARY KEY);
 CREATE TABLE text_key (id text PRIMARY KEY);

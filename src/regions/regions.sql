@@ -163,3 +163,17 @@ COMMENT ON FUNCTION meridian.table_checksum(regclass) IS
 
 REVOKE ALL ON FUNCTION meridian.create_region(text, text, bytea), meridian.set_local_region(text),
     meridian.drop_region(text), meridian.replicate_table(regclass) FROM PUBLIC;
+
+-- A dropped table leaves the replicated set at once: its OID could otherwise be reused by an
+-- unrelated table that would then be replicated by mistake.
+CREATE FUNCTION meridian.forget_dropped_tables() RETURNS event_trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+    DELETE FROM meridian.replicated_tables r
+    USING pg_event_trigger_dropped_objects() d
+    WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0 AND r.relid::oid = d.objid;
+END
+$$;
+REVOKE ALL ON FUNCTION meridian.forget_dropped_tables() FROM PUBLIC;
+CREATE EVENT TRIGGER meridian_forget_dropped_tables ON sql_drop
+    EXECUTE FUNCTION meridian.forget_dropped_tables();
