@@ -39,8 +39,13 @@ PG_CXXFLAGS  = -std=c++17 -O3 -fno-omit-frame-pointer -Wno-register -Wno-missing
 SHLIB_LINK   = -lstdc++ -lxxhash -lsodium -lm -pthread
 EXTRA_CLEAN  = extension/meridian--$(EXTVERSION).sql $(OBJS:.o=.d)
 
-PGXS := $(shell $(PG_CONFIG) --pgxs)
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(PGXS),)
 include $(PGXS)
+else ifeq ($(filter test demo bench,$(MAKECMDGOALS)),)
+# On a fresh machine only `make test`, `make demo` and `make bench` can run: they install PostgreSQL.
+$(error pg_config not found: run scripts/install-deps.sh first (make test and make demo do it themselves))
+endif
 
 -include $(OBJS:.o=.d)
 

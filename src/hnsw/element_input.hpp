@@ -15,8 +15,11 @@ namespace meridian::hnsw {
 
 class element_input {
 public:
-    element_input(Datum d, const index_shape &shape) {
-        const vec::Vector *v = pg::call([&] { return vec::datum_get_vector(d); });
+    element_input(Datum d, const index_shape &shape)
+        : element_input(pg::call([&] { return vec::datum_get_vector(d); }), shape) {}
+
+    // From a vector already detoasted by the caller.
+    element_input(const vec::Vector *v, const index_shape &shape) {
         const std::uint32_t dims = shape.layout.dims;
         if (static_cast<std::uint32_t>(v->dim) != dims)
             throw meridian::error(sqlstate::data_exception, "expected " + std::to_string(dims) + " dimensions, not " +

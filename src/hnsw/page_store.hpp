@@ -25,12 +25,6 @@ public:
     std::uint32_t piece_len(int i) const { return len_[i]; }
     // Copies bytes [off, off + n) of the range.
     void copy(std::uint32_t off, std::uint32_t n, void *dst) const;
-    template <typename T>
-    T get(std::uint32_t off) const {
-        T v;
-        copy(off, sizeof(T), &v);
-        return v;
-    }
 
 private:
     Buffer buf_[2];

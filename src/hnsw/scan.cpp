@@ -70,7 +70,7 @@ void start(IndexScanDesc scan, scan_state &so) {
             throw meridian::error(sqlstate::data_exception, "different vector dimensions " +
                                                                 std::to_string(layout.dims) + " and " +
                                                                 std::to_string(v->dim));
-        element_input in(scan->orderByData[0].sk_argument, so.shape);
+        element_input in(v, so.shape);
         if (in.indexable())
             so.query.assign(in.data(), in.data() + layout.dims);
     }
