@@ -15,7 +15,8 @@ DATA_built   = extension/meridian--$(EXTVERSION).sql
 # The install script is assembled from one SQL part per concern, in this order.
 SQL_PARTS    = src/module.sql $(sort $(wildcard src/vector/*.sql)) $(sort $(wildcard src/hnsw/*.sql)) \
                $(sort $(wildcard src/ids/*.sql)) \
-               $(sort $(wildcard src/regions/*.sql))
+               $(sort $(wildcard src/regions/*.sql)) $(sort $(wildcard src/decoding/*.sql)) \
+               $(sort $(wildcard src/apply/*.sql))
 
 SRCS         = $(sort $(wildcard src/*.cpp src/*/*.cpp))
 OBJS         = $(SRCS:.cpp=.o)
