@@ -143,6 +143,14 @@ BEGIN
     IF NOT EXISTS (SELECT FROM meridian.replicated_tables r WHERE r.relid = tbl) THEN
         INSERT INTO meridian.replicated_tables (relid) VALUES (tbl);
     END IF;
+    -- Deletes leave tombstones (src/apply, docs/apply.md): for local deletes and, ENABLE ALWAYS,
+    -- for the replicator's under session_replication_role = replica.
+    IF NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = tbl AND t.tgname = 'meridian_tombstone') THEN
+        EXECUTE format('CREATE TRIGGER meridian_tombstone AFTER DELETE ON %s FOR EACH ROW EXECUTE FUNCTION meridian.tombstone_trigger()', tbl);
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = tbl AND t.tgname = 'meridian_tombstone' AND t.tgenabled = 'A') THEN
+        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER meridian_tombstone', tbl);
+    END IF;
 END $$;
 COMMENT ON FUNCTION meridian.replicate_table(regclass) IS
     'replicates a table (idempotent): it needs a primary key of one uuid column; create the same table in every region';
