@@ -1,0 +1,44 @@
+// What the replicator knows about each peer stream, shared between the stream threads (writers)
+// and the supervisor, which publishes it to meridian.region_progress.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace meridian::replicator {
+
+struct peer_state {
+    bool connected = false;
+    std::uint64_t applied_lsn = 0;      // end_lsn of the last source transaction applied here
+    std::int64_t last_heartbeat = 0;    // the peer's clock in the last heartbeat processed (TimestampTz), 0 = none
+    std::string last_error;             // empty when fine
+    std::uint64_t transactions = 0;     // applied since start
+    std::uint64_t rows = 0;
+    std::uint64_t version = 1;          // bumped on every change, so the supervisor writes only what changed
+};
+
+class status_board {
+public:
+    template <typename F> void update(const std::string &peer, F &&f) {
+        std::lock_guard<std::mutex> g(m_);
+        peer_state &s = peers_[peer];
+        f(s);
+        s.version++;
+    }
+    std::map<std::string, peer_state> snapshot() const {
+        std::lock_guard<std::mutex> g(m_);
+        return peers_;
+    }
+    void forget(const std::string &peer) {
+        std::lock_guard<std::mutex> g(m_);
+        peers_.erase(peer);
+    }
+
+private:
+    mutable std::mutex m_;
+    std::map<std::string, peer_state> peers_;
+};
+
+}  // namespace meridian::replicator

@@ -1,0 +1,198 @@
+#include "supervisor.hpp"
+
+#include "catalog.hpp"
+#include "core/error.hpp"
+#include "core/walstream.hpp"
+#include "log.hpp"
+#include "peer_stream.hpp"
+#include "pq.hpp"
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <thread>
+
+namespace meridian::replicator {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+std::string describe(const std::exception &e) {
+    if (auto *m = dynamic_cast<const meridian::error *>(&e)) {
+        std::string s = m->what();
+        if (!m->detail().empty())
+            s += " (" + m->detail() + ")";
+        if (!m->hint().empty())
+            s += " HINT: " + m->hint();
+        return s;
+    }
+    return e.what();
+}
+
+class supervisor {
+public:
+    supervisor(const supervisor_settings &s, const std::atomic<bool> &shutdown) : settings_(s), shutdown_(shutdown) {}
+
+    int run() {
+        auto backoff = std::chrono::milliseconds(500);
+        while (!shutdown_) {
+            try {
+                connect();
+                backoff = std::chrono::milliseconds(500);
+                loop();
+            } catch (const std::exception &e) {
+                if (shutdown_)
+                    break;
+                log_line("local database: " + describe(e) + "; retrying in " + std::to_string(backoff.count()) + " ms");
+                local_.close();
+                sleep(backoff);
+                backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+            }
+        }
+        log_line("shutting down");
+        streams_.clear();  // stops and joins every stream
+        try {
+            if (!local_.is_open())
+                connect();
+            publish_progress(true);
+        } catch (const std::exception &e) {
+            log_line("could not record the streams as disconnected: " + describe(e));
+        }
+        log_line("stopped");
+        return 0;
+    }
+
+private:
+    void sleep(std::chrono::milliseconds d) {
+        auto until = clock::now() + d;
+        while (!shutdown_ && clock::now() < until)
+            std::this_thread::sleep_for(std::min<clock::duration>(std::chrono::milliseconds(50), until - clock::now()));
+    }
+
+    void connect() {
+        local_ = connection::open(settings_.local_conninfo, {{"application_name", "meridian-replicator"}});
+        // Progress rows are advisory and rewritten constantly: no need to wait for a flush.
+        local_.exec("SET synchronous_commit = off", PGRES_COMMAND_OK);
+    }
+
+    void loop() {
+        auto next_catalog = clock::time_point{}, next_heartbeat = clock::time_point{};
+        auto next_progress = clock::time_point{}, next_purge = clock::now() + std::chrono::seconds(5);
+        while (!shutdown_) {
+            auto now = clock::now();
+            if (now >= next_catalog) {
+                refresh_catalog();
+                next_catalog = now + settings_.catalog_interval;
+            }
+            if (now >= next_heartbeat) {
+                local_.exec("SELECT meridian.emit_heartbeat()");
+                next_heartbeat = std::max(next_heartbeat + settings_.heartbeat_interval, now);
+            }
+            if (now >= next_progress) {
+                publish_progress(false);
+                next_progress = now + settings_.progress_interval;
+            }
+            if (now >= next_purge) {
+                purge_tombstones();
+                next_purge = now + settings_.purge_interval;
+            }
+            auto wake = std::min({next_catalog, next_heartbeat, next_progress, next_purge});
+            auto d = wake - clock::now();
+            if (d > clock::duration::zero())
+                std::this_thread::sleep_for(std::min<clock::duration>(d, std::chrono::milliseconds(50)));
+        }
+    }
+
+    void refresh_catalog() {
+        region_catalog c = load_catalog(local_);
+        if (c.local != local_region_) {
+            if (!local_region_.empty())
+                log_line("the local region changed from " + local_region_ + " to " + c.local + ": restarting every stream");
+            streams_.clear();
+            local_region_ = c.local;
+            set_log_region(c.local);
+            log_line("local region " + c.local + ", " + std::to_string(c.peers.size()) + " peer(s)");
+        }
+        // Stop the streams of dropped or changed peers, start the missing ones.
+        for (auto it = streams_.begin(); it != streams_.end();) {
+            auto p = std::find_if(c.peers.begin(), c.peers.end(), [&](const peer_region &r) { return r.name == it->first; });
+            if (p == c.peers.end() || !(*p == it->second->peer())) {
+                std::string name = it->first;
+                log_line("region " + name + (p == c.peers.end() ? " was dropped" : " changed") + ": stopping its stream");
+                it = streams_.erase(it);  // joins the stream's thread
+                board_.forget(name);
+                published_.erase(name);
+            } else {
+                ++it;
+            }
+        }
+        for (const peer_region &p : c.peers) {
+            if (streams_.count(p.name))
+                continue;
+            stream_settings s;
+            s.local_conninfo = settings_.local_conninfo;
+            s.local_region = c.local;
+            streams_.emplace(p.name, std::make_unique<peer_stream>(s, p, board_, shutdown_));
+        }
+    }
+
+    void publish_progress(bool all_disconnected) {
+        for (auto &[name, s] : board_.snapshot()) {
+            auto seen = published_.find(name);
+            if (!all_disconnected && seen != published_.end() && seen->second == s.version)
+                continue;
+            std::string connected = (s.connected && !all_disconnected) ? "true" : "false";
+            std::string lsn = s.applied_lsn ? walstream::lsn_to_string(s.applied_lsn) : "";
+            std::string hb = s.last_heartbeat ? std::to_string(s.last_heartbeat) : "";
+            try {
+                local_.exec_params(
+                    "INSERT INTO meridian.region_progress AS p (region, connected, applied_lsn, last_heartbeat, last_error) "
+                    "SELECT $1, $2::boolean, $3::pg_lsn, "
+                    "       timestamptz '2000-01-01 00:00:00+00' + $4::bigint * interval '1 microsecond', $5 "
+                    "WHERE EXISTS (SELECT FROM meridian.regions r WHERE r.name = $1 AND NOT r.is_local) "
+                    "ON CONFLICT (region) DO UPDATE SET connected = excluded.connected, "
+                    "  applied_lsn = coalesce(excluded.applied_lsn, p.applied_lsn), "
+                    "  last_heartbeat = coalesce(excluded.last_heartbeat, p.last_heartbeat), "
+                    "  last_error = excluded.last_error",
+                    {name.c_str(), connected.c_str(), lsn.empty() ? nullptr : lsn.c_str(), hb.empty() ? nullptr : hb.c_str(),
+                     s.last_error.empty() ? nullptr : s.last_error.c_str()},
+                    PGRES_COMMAND_OK);
+                published_[name] = s.version;
+            } catch (const pq_error &e) {
+                if (!local_.is_open() || PQstatus(local_.get()) != CONNECTION_OK)
+                    throw;
+                log_line("could not record the state of region " + name + ": " + e.what());
+            }
+        }
+    }
+
+    void purge_tombstones() {
+        try {
+            result r = local_.exec("SELECT meridian.purge_tombstones()");
+            std::string n = value(r, 0, 0);
+            if (n != "0")
+                log_line("purged " + n + " tombstone(s) older than meridian.tombstone_retention");
+        } catch (const pq_error &e) {
+            if (PQstatus(local_.get()) != CONNECTION_OK)
+                throw;
+            log_line(std::string("could not purge tombstones: ") + e.what());
+        }
+    }
+
+    supervisor_settings settings_;
+    const std::atomic<bool> &shutdown_;
+    connection local_;
+    std::string local_region_;
+    status_board board_;
+    std::map<std::string, std::unique_ptr<peer_stream>> streams_;
+    std::map<std::string, std::uint64_t> published_;
+};
+
+}  // namespace
+
+int run_supervisor(const supervisor_settings &settings, const std::atomic<bool> &shutdown) {
+    return supervisor(settings, shutdown).run();
+}
+
+}  // namespace meridian::replicator
