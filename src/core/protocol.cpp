@@ -3,6 +3,7 @@
 #include "core/protocol.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -522,6 +523,59 @@ std::vector<std::uint8_t> encode(const heartbeat &h, const signing::secret_key &
     put_le(b, h.wal_lsn, 8);
     put_le(b, static_cast<std::uint64_t>(h.time), 8);
     return seal(std::move(b), key);
+}
+
+namespace {
+constexpr const char *tag_names[] = {"",      "boolean", "int2",    "int4", "int8", "float4",
+                                     "float8", "numeric", "text",    "varchar", "bytea", "uuid",
+                                     "timestamptz", "timestamp", "date", "jsonb", "json", "vector"};
+static_assert(sizeof(tag_names) / sizeof(tag_names[0]) == max_type_tag + 1, "one name per tag");
+}  // namespace
+
+const char *type_tag_name(type_tag t) noexcept {
+    auto i = static_cast<std::size_t>(t);
+    return i <= max_type_tag ? tag_names[i] : "";
+}
+
+std::optional<type_tag> type_tag_from_name(std::string_view name) noexcept {
+    for (std::size_t i = 1; i <= max_type_tag; i++)
+        if (name == tag_names[i])
+            return static_cast<type_tag>(i);
+    return std::nullopt;
+}
+
+std::string format_lsn(std::uint64_t lsn) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%X/%X", static_cast<unsigned>(lsn >> 32), static_cast<unsigned>(lsn));
+    return buf;
+}
+
+std::optional<std::uint64_t> parse_lsn(std::string_view text) noexcept {
+    auto half = [](std::string_view s, std::uint64_t &out) {
+        if (s.empty() || s.size() > 8)
+            return false;
+        out = 0;
+        for (char c : s) {
+            int d;
+            if (c >= '0' && c <= '9')
+                d = c - '0';
+            else if (c >= 'a' && c <= 'f')
+                d = c - 'a' + 10;
+            else if (c >= 'A' && c <= 'F')
+                d = c - 'A' + 10;
+            else
+                return false;
+            out = out << 4 | std::uint64_t(d);
+        }
+        return true;
+    };
+    std::size_t slash = text.find('/');
+    if (slash == std::string_view::npos)
+        return std::nullopt;
+    std::uint64_t hi, lo;
+    if (!half(text.substr(0, slash), hi) || !half(text.substr(slash + 1), lo))
+        return std::nullopt;
+    return hi << 32 | lo;
 }
 
 std::vector<std::uint8_t> vector_value(const float *x, std::size_t dim) {

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -219,6 +220,17 @@ private:
     std::vector<std::pair<std::size_t, std::size_t>> names_;  // the open change's column names in buf_
     bool spent_ = false;
 };
+
+// The names of the type tags in the JSON form of messages (docs/protocol.md, appendix) and in
+// diagnostics: "boolean", "int2", ..., "vector"; "" for type_tag::named (the type name is carried
+// instead). type_tag_from_name is the inverse for the assigned non-named tags (nullopt otherwise).
+const char *type_tag_name(type_tag t) noexcept;
+std::optional<type_tag> type_tag_from_name(std::string_view name) noexcept;
+
+// An LSN in PostgreSQL's text form "X/X" (upper-case hex, as pg_lsn prints it), and back: the
+// parser takes 1-8 hex digits (either case), '/', 1-8 hex digits, nothing else.
+std::string format_lsn(std::uint64_t lsn);
+std::optional<std::uint64_t> parse_lsn(std::string_view text) noexcept;
 
 // The vector type's binary send format (int16 dim, int16 0, dim float4, all big-endian), and back.
 std::vector<std::uint8_t> vector_value(const float *x, std::size_t dim);
