@@ -1,5 +1,5 @@
 # Meridian: PostgreSQL 15 extension (PGXS).
-#   make && make install     build and install the extension
+#   make && make install     build and install the extension and meridian-replicator (CMake, in build/)
 #   make installcheck        pg_regress over sql/ + expected/ and the TAP tests in test/tap
 #                            (needs a running server; see scripts/test-all.sh)
 #   make test                every test, from a fresh Debian 12 machine (installs what it needs)
@@ -53,7 +53,18 @@ endif
 extension/meridian--$(EXTVERSION).sql: $(SQL_PARTS)
 	cat $^ > $@
 
-.PHONY: test demo bench unit prove_installcheck
+# meridian-replicator is built by CMake (replicator/CMakeLists.txt) and installed next to the
+# server's programs ($(bindir)).
+REPLICATOR_BUILD = build
+all: replicator
+install: install-replicator
+replicator:
+	cmake -S $(srcdir) -B $(REPLICATOR_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(REPLICATOR_BUILD) -j2 --target meridian-replicator
+install-replicator: replicator
+	$(INSTALL_PROGRAM) $(REPLICATOR_BUILD)/replicator/meridian-replicator '$(DESTDIR)$(bindir)/meridian-replicator'
+
+.PHONY: test demo bench unit prove_installcheck replicator install-replicator
 # The TAP tests alone, against the installed extension (TESTDIR is the current directory).
 prove_installcheck:
 	$(prove_installcheck)
