@@ -4,7 +4,8 @@
 #                            (needs a running server; see scripts/test-all.sh)
 #   make test                every test, from a fresh Debian 12 machine (installs what it needs)
 #   make demo                the local Fashion-MNIST demo
-#   make bench               the benchmark of BENCHMARKS.md
+#   make bench               the Fashion-MNIST (hnsw) benchmark of BENCHMARKS.md
+#   make bench-replication   the replication benchmark of BENCHMARKS.md
 
 EXTVERSION   = 0.1.0
 MODULE_big   = meridian
@@ -43,7 +44,7 @@ EXTRA_CLEAN  = extension/meridian--$(EXTVERSION).sql $(OBJS:.o=.d)
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(PGXS),)
 include $(PGXS)
-else ifeq ($(filter test demo bench,$(MAKECMDGOALS)),)
+else ifeq ($(filter test demo bench bench-replication,$(MAKECMDGOALS)),)
 # On a fresh machine only `make test`, `make demo` and `make bench` can run: they install PostgreSQL.
 $(error pg_config not found: run scripts/install-deps.sh first (make test and make demo do it themselves))
 endif
@@ -64,7 +65,7 @@ replicator:
 install-replicator: replicator
 	$(INSTALL_PROGRAM) $(REPLICATOR_BUILD)/replicator/meridian-replicator '$(DESTDIR)$(bindir)/meridian-replicator'
 
-.PHONY: test demo bench unit prove_installcheck replicator install-replicator
+.PHONY: test demo bench bench-replication unit prove_installcheck replicator install-replicator
 # The TAP tests alone, against the installed extension (TESTDIR is the current directory).
 prove_installcheck:
 	$(prove_installcheck)
@@ -74,3 +75,5 @@ demo:
 	scripts/demo.sh
 bench:
 	scripts/bench.sh
+bench-replication:
+	scripts/bench-replication.sh

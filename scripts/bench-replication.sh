@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# make bench-replication: the replication benchmark of BENCHMARKS.md ("Replication").
+# Three regions on this machine (clusters repl-us-east/eu-west/ap-south on 55460-55462, under
+# .run/), a table (id uuid primary key, embedding vector(256), payload jsonb); one client inserts
+# 100-row transactions in us-east; eu-west and ap-south receive them. For each of
+#   meridian (meridian-replicator in every region)  and  built-in logical replication
+#   (CREATE PUBLICATION in us-east, CREATE SUBSCRIPTION in the others),
+# without and then with an hnsw index on the table in every region:
+#   1. flat out for $SECONDS s: rows/s committed at the source and replicated (until the last
+#      receiver has applied the last row), lag from source COMMIT to applied in a receiver;
+#   2. at half the replicated rate of 1: the lag p50/p99 that matter.
+# Only one replication method runs at a time (the other's replicators stopped / subscriptions
+# disabled), so neither pays for the other's decoding.
+# Environment: SECONDS_PER_RUN (default 20), MERIDIAN_SKIP_BUILD=1 (no dependency install/build).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+out="$root/.run/bench-repl"
+tool="$root/build/bench/repl-bench"
+secs=${SECONDS_PER_RUN:-20}
+regions=(us-east eu-west ap-south)
+declare -A port=([us-east]=55460 [eu-west]=55461 [ap-south]=55462)
+
+if [ "${MERIDIAN_SKIP_BUILD:-0}" != 1 ]; then
+  scripts/install-deps.sh
+  make -j2 install >/dev/null
+fi
+make -s -C bench/replication BUILD="$root/build/bench"
+replicator=$(pg_config --bindir)/meridian-replicator
+[ -x "$replicator" ] || replicator="$root/build/replicator/meridian-replicator"
+rm -rf "$out"; mkdir -p "$out"; chmod 755 "$out"
+
+as_postgres() {
+  if [ "$(id -un)" = postgres ]; then "$@"; else runuser -u postgres -- "$@"; fi
+}
+conninfo() { echo "host=127.0.0.1 port=${port[$1]} dbname=postgres user=postgres"; }
+sql() { local r=$1; shift; psql -X -q -v ON_ERROR_STOP=1 -At -d "$(conninfo "$r")" "$@"; }
+
+declare -A pid
+start_replicators() {
+  for r in "${regions[@]}"; do
+    as_postgres "$replicator" --local "$(conninfo "$r")" >>"$out/replicator-$r.log" 2>&1 &
+    pid[$r]=$!
+  done
+  # Streams up: every region sees both peers connected.
+  for r in "${regions[@]}"; do
+    for _ in $(seq 100); do
+      [ "$(sql "$r" -c "SELECT count(*) FROM meridian.region_status WHERE connected")" = 2 ] && break
+      sleep 0.2
+    done
+  done
+}
+stop_replicators() {
+  for r in "${regions[@]}"; do kill -TERM "${pid[$r]}" 2>/dev/null || true; done
+  wait || true
+}
+trap 'stop_replicators; for r in "${regions[@]}"; do scripts/cluster.sh stop "repl-$r" >/dev/null 2>&1 || true; done' EXIT
+
+for r in "${regions[@]}"; do
+  scripts/cluster.sh destroy "repl-$r" >/dev/null 2>&1 || true
+  key="$root/.run/repl-$r.key"
+  rm -f "$key"
+  hex=$(as_postgres "$replicator" keygen "$key")
+  echo "$hex" >"$out/$r.pub"
+  scripts/cluster.sh start "repl-$r" "${port[$r]}" 'wal_level = logical' 'track_commit_timestamp = on' \
+    'max_replication_slots = 10' 'max_wal_senders = 10' 'shared_buffers = 512MB' 'max_wal_size = 8GB' \
+    "meridian.signing_key_file = '$key'" >/dev/null
+done
+for r in "${regions[@]}"; do
+  {
+    echo "CREATE EXTENSION meridian;"
+    for o in "${regions[@]}"; do
+      echo "SELECT meridian.create_region('$o', '$(conninfo "$o")', decode('$(cat "$out/$o.pub")', 'hex'));"
+    done
+    echo "SELECT meridian.set_local_region('$r');"
+    echo "CREATE TABLE items (id uuid PRIMARY KEY, embedding vector(256) NOT NULL, payload jsonb);"
+    echo "SELECT meridian.replicate_table('items');"
+    echo "CREATE TABLE items_builtin (id uuid PRIMARY KEY, embedding vector(256) NOT NULL, payload jsonb);"
+  } | sql "$r" >/dev/null
+done
+echo "staging 100,000 rows of vector(256) + jsonb in us-east"
+sql us-east -c "CREATE TABLE bench_staging AS SELECT g AS n,
+    (SELECT array_agg(random()::real) FROM generate_series(1, 256) WHERE g > 0)::vector(256) AS embedding,
+    jsonb_build_object('n', g, 'tag', md5(g::text), 'ok', true) AS payload
+  FROM generate_series(0, 99999) g; ALTER TABLE bench_staging ADD PRIMARY KEY (n); VACUUM ANALYZE bench_staging;"
+sql us-east -c "CREATE PUBLICATION bench_pub FOR TABLE items_builtin"
+for r in eu-west ap-south; do
+  sql "$r" -c "CREATE SUBSCRIPTION bench_sub_${r//-/_} CONNECTION '$(conninfo us-east)' PUBLICATION bench_pub
+               WITH (copy_data = false, enabled = false)"
+done
+
+receivers_meridian=()
+receivers_builtin=()
+for r in eu-west ap-south; do
+  receivers_meridian+=(--receiver "$r=meridian_us-east=$(conninfo "$r")")
+  origin=$(sql "$r" -c "SELECT 'pg_' || oid FROM pg_subscription WHERE subname = 'bench_sub_${r//-/_}'")
+  receivers_builtin+=(--receiver "$r=$origin=$(conninfo "$r")")
+done
+
+header="| run | source rate (rows/s) | rows | committed rows/s | replicated rows/s | lag p50 (ms) | lag p99 (ms) | lag max (ms) |
+|---|---|---|---|---|---|---|---|"
+results="$out/results.md"
+echo "$header" >"$results"
+
+# run LABEL TABLE RECEIVERS...: flat out, then at half the replicated rate.
+run_pair() {
+  local label=$1 table=$2; shift 2
+  local line rate
+  line=$("$tool" --source "$(conninfo us-east)" --table "$table" --seconds "$secs" --label "$label" "$@")
+  echo "$line" | tee -a "$results"
+  rate=$(echo "$line" | awk -F'|' '{printf "%d", $6 / 2}')
+  line=$("$tool" --source "$(conninfo us-east)" --table "$table" --seconds "$secs" --rate "$rate" --label "$label" "$@")
+  echo "$line" | tee -a "$results"
+}
+
+enable_builtin() { for r in eu-west ap-south; do sql "$r" -c "ALTER SUBSCRIPTION bench_sub_${r//-/_} $1"; done; }
+wait_builtin_streaming() {
+  for r in eu-west ap-south; do
+    for _ in $(seq 100); do
+      [ "$(sql "$r" -c "SELECT count(*) FROM pg_stat_subscription WHERE subname LIKE 'bench_sub%' AND pid IS NOT NULL")" = 1 ] && break
+      sleep 0.2
+    done
+  done
+  sleep 1
+}
+
+echo "$header"
+for variant in "no index" "hnsw index"; do
+  if [ "$variant" = "hnsw index" ]; then
+    for r in "${regions[@]}"; do
+      sql "$r" -c "TRUNCATE items, items_builtin;
+                   CREATE INDEX ON items USING hnsw (embedding vector_l2_ops);
+                   CREATE INDEX ON items_builtin USING hnsw (embedding vector_l2_ops);"
+    done
+  fi
+  start_replicators
+  run_pair "meridian, $variant" items "${receivers_meridian[@]}"
+  stop_replicators
+  enable_builtin ENABLE
+  wait_builtin_streaming
+  run_pair "built-in logical replication, $variant" items_builtin "${receivers_builtin[@]}"
+  enable_builtin DISABLE
+done
+for r in "${regions[@]}"; do
+  echo "$r: $(sql "$r" -c "SELECT count(*) FROM items") rows in items, $(sql "$r" -c "SELECT count(*) FROM items_builtin") in items_builtin"
+done | tee -a "$out/counts.txt"
+echo
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+echo "results: $results"
