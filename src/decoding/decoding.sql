@@ -18,3 +18,15 @@ CREATE FUNCTION meridian.verify_message(message bytea, public_key bytea) RETURNS
     AS 'MODULE_PATHNAME', 'meridian_verify_message' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION meridian.verify_message(bytea, bytea) IS
     'true when the message''s header is valid and its Ed25519 signature verifies with the 32-byte public key';
+
+CREATE FUNCTION meridian.emit_heartbeat() RETURNS pg_lsn
+    AS 'MODULE_PATHNAME', 'meridian_emit_heartbeat' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION meridian.emit_heartbeat() IS
+    'writes a heartbeat (non-transactional logical message "meridian.heartbeat" holding the current time) and flushes it; returns its LSN, the heartbeat''s wal_lsn. Call it from a session without a replication origin';
+
+CREATE FUNCTION meridian.replication_catalog_changed() RETURNS void
+    AS 'MODULE_PATHNAME', 'meridian_replication_catalog_changed' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION meridian.replication_catalog_changed() IS
+    'invalidates the output plugin''s caches of meridian.regions and meridian.replicated_tables (called by the functions that edit them)';
+
+REVOKE ALL ON FUNCTION meridian.emit_heartbeat(), meridian.replication_catalog_changed() FROM PUBLIC;
