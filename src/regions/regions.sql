@@ -68,6 +68,7 @@ BEGIN
         RAISE EXCEPTION 'region "%" already exists', name USING ERRCODE = 'duplicate_object';
     END IF;
     INSERT INTO meridian.regions (name, conninfo, public_key) VALUES (name, conninfo, public_key);
+    PERFORM meridian.replication_catalog_changed();
 END $$;
 COMMENT ON FUNCTION meridian.create_region(text, text, bytea) IS
     'registers a region (this one or a peer): its name, the libpq conninfo other regions reach it with, its Ed25519 public key (32 bytes)';
@@ -84,6 +85,7 @@ BEGIN
     UPDATE meridian.regions r SET is_local = false WHERE r.is_local AND r.name <> set_local_region.name;
     UPDATE meridian.regions r SET is_local = true WHERE r.name = set_local_region.name AND NOT r.is_local;
     DELETE FROM meridian.region_progress p WHERE p.region = set_local_region.name;
+    PERFORM meridian.replication_catalog_changed();
 END $$;
 COMMENT ON FUNCTION meridian.set_local_region(text) IS
     'marks the registered region this database is (and no other)';
@@ -95,6 +97,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'region "%" does not exist', name USING ERRCODE = 'undefined_object';
     END IF;
+    PERFORM meridian.replication_catalog_changed();
 END $$;
 COMMENT ON FUNCTION meridian.drop_region(text) IS 'removes a region from the catalog (its progress row goes with it)';
 
@@ -142,6 +145,7 @@ BEGIN
     LOCK TABLE meridian.replicated_tables IN SHARE ROW EXCLUSIVE MODE;
     IF NOT EXISTS (SELECT FROM meridian.replicated_tables r WHERE r.relid = tbl) THEN
         INSERT INTO meridian.replicated_tables (relid) VALUES (tbl);
+        PERFORM meridian.replication_catalog_changed();
     END IF;
     -- Deletes leave tombstones (src/apply, docs/apply.md): for local deletes and, ENABLE ALWAYS,
     -- for the replicator's under session_replication_role = replica.
@@ -180,6 +184,9 @@ BEGIN
     DELETE FROM meridian.replicated_tables r
     USING pg_event_trigger_dropped_objects() d
     WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0 AND r.relid::oid = d.objid;
+    IF FOUND THEN
+        PERFORM meridian.replication_catalog_changed();
+    END IF;
 END
 $$;
 REVOKE ALL ON FUNCTION meridian.forget_dropped_tables() FROM PUBLIC;
