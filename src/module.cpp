@@ -13,8 +13,12 @@ void register_gucs();
 namespace meridian::regions {
 void register_gucs();
 }
+namespace meridian::apply {
+void register_gucs();
+}
 
 extern "C" void _PG_init(void) {
     meridian::hnsw::register_gucs();
     meridian::regions::register_gucs();
+    meridian::apply::register_gucs();
 }
