@@ -1,0 +1,62 @@
+#!/usr/bin/perl
+# ctest wan_proxy: a link forwards bytes both ways with at least its one-way delay each way,
+# `cut` drops the connection and refuses new ones, `hold` keeps the socket open but moves nothing,
+# `restore` brings both back. $ARGV[0] is the wan-proxy binary. Loopback ports 55490-55492.
+use strict;
+use warnings;
+use IO::Socket::INET;
+use IO::Select;
+use Time::HiRes qw(time sleep);
+
+my ($proxy) = @ARGV;
+my ($control_port, $listen_port, $echo_port) = (55490, 55491, 55492);
+my $failures = 0;
+sub check { my ($ok, $what) = @_; print(($ok ? "ok" : "not ok") . " - $what\n"); $failures++ unless $ok; }
+
+# An echo server in a child process.
+my $echo = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $echo_port, Listen => 5, ReuseAddr => 1)
+  or die "echo listen: $!";
+my $echo_pid = fork();
+if ($echo_pid == 0) {
+	while (my $c = $echo->accept) {
+		if (fork() == 0) { while (sysread($c, my $b, 4096)) { syswrite($c, $b) } exit 0 }
+		close $c;
+	}
+	exit 0;
+}
+my $proxy_pid = fork();
+if ($proxy_pid == 0) { exec($proxy, '--control', $control_port, '--link', "l1=$listen_port:$echo_port:50") or exit 127 }
+END { kill 'KILL', grep { $_ } ($proxy_pid, $echo_pid); }
+
+my $ctl;
+for (1 .. 50) { $ctl = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$control_port") and last; sleep 0.1 }
+die "no control port" unless $ctl;
+sub ctl { print $ctl "$_[0]\n"; my $r = <$ctl>; chomp $r; return $r }
+
+sub roundtrip {
+	my ($s, $timeout) = @_;
+	my $t0 = time();
+	syswrite($s, "ping\n");
+	my $sel = IO::Select->new($s);
+	return undef unless $sel->can_read($timeout);
+	sysread($s, my $b, 100) or return undef;
+	return time() - $t0;
+}
+
+my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$listen_port") or die "connect: $!";
+my $rtt = roundtrip($s, 5);
+check(defined $rtt && $rtt >= 0.100, "a round trip takes at least twice the 50 ms one-way delay");
+check(ctl("delay l1 0") =~ /^ok open 0 1$/, "delay changes, one open connection");
+check(ctl("hold l1") =~ /^ok held/, "hold");
+check(!defined roundtrip($s, 0.5), "a held link moves nothing");
+check(ctl("restore l1") =~ /^ok open/, "restore");
+check(defined roundtrip($s, 5), "after restore, bytes move again (the held ping arrives)");
+check(ctl("cut l1") =~ /^ok cut 0 0$/, "cut drops the connection");
+my $sel = IO::Select->new($s);
+check($sel->can_read(2) && !sysread($s, my $x, 10), "the client sees its connection closed");
+check(!IO::Socket::INET->new(PeerAddr => "127.0.0.1:$listen_port"), "new connections are refused");
+check(ctl("restore l1") =~ /^ok open/, "restore after cut");
+my $s2 = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$listen_port");
+check($s2 && defined roundtrip($s2, 5), "connections work again");
+check(ctl("bogus l1") =~ /^error/ && ctl("cut nosuch") =~ /^error/, "bad commands are answered with an error");
+exit($failures ? 1 : 0);
