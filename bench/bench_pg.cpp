@@ -238,4 +238,32 @@ void run_pg(const PgBenchConfig &cfg, const FashionMnist &fm, const GroundTruth 
     }
 }
 
+void run_qps(const std::string &conninfo, const std::string &table, WireFormat format, int ef, int passes,
+             const std::string &label, const FashionMnist &fm, const GroundTruth &gt) {
+    Conn c(conninfo);
+    c.exec("SET hnsw.ef_search = " + std::to_string(ef));
+    KnnQuery knn(c, table, kK, format);
+    // The server process's own CPU time (when it runs on this machine and is readable): less
+    // disturbed than wall time by other processes competing for the cores.
+    const std::string schedstat = "/proc/" + std::to_string(c.backend_pid()) + "/schedstat";
+    auto cpu_ns = [&]() -> double {
+        std::FILE *f = std::fopen(schedstat.c_str(), "r");
+        if (!f) return -1;
+        double ns = -1;
+        if (std::fscanf(f, "%lf", &ns) != 1) ns = -1;
+        std::fclose(f);
+        return ns;
+    };
+    run_queries(knn, fm, gt, false);  // warm-up
+    for (int p = 0; p < passes; ++p) {
+        const double cpu0 = cpu_ns();
+        Sweep s = run_queries(knn, fm, gt, true);
+        const double cpu1 = cpu_ns();
+        const double server_cpu_ms = (cpu0 < 0 || cpu1 < 0) ? -1 : (cpu1 - cpu0) / 1e6 * 1000.0 / static_cast<double>(gt.nq);
+        std::printf("%s\tef=%d\tms_per_1000=%.1f\tserver_cpu_ms_per_1000=%.1f\tqps=%.0f\trecall=%.4f\tp50_ms=%.3f\tp99_ms=%.3f\n",
+                    label.c_str(), ef, 1e6 / s.qps, server_cpu_ms, s.qps, s.recall, s.p50_ms, s.p99_ms);
+        std::fflush(stdout);
+    }
+}
+
 }  // namespace bench

@@ -24,4 +24,10 @@ struct PgBenchConfig {
 // "pg.*" to r as it goes (so a failure part-way still leaves what was measured).
 void run_pg(const PgBenchConfig &cfg, const FashionMnist &fm, const GroundTruth &gt, Results &r);
 
+// Single-client passes over the queries against an already loaded and indexed database (for
+// A/B comparisons of extension builds): one warm-up pass, then `passes` measured ones at
+// hnsw.ef_search = ef; prints one line per measured pass (ms per 1,000 queries, QPS, recall@10).
+void run_qps(const std::string &conninfo, const std::string &table, WireFormat format, int ef, int passes,
+             const std::string &label, const FashionMnist &fm, const GroundTruth &gt);
+
 }  // namespace bench

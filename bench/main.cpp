@@ -7,6 +7,8 @@
 //                                                 PostgreSQL (PG* env)   -> DIR/pg.tsv
 //   fmnist-bench report      [--out DIR]         both as markdown       -> stdout and DIR/results.md
 //   fmnist-bench demo        [--db demo] [--extension meridian] [--queries 5]
+//   fmnist-bench qps         [--db bench] [--table items] [--ef 40] [--passes 1] [--label X] [--format binary|text]
+//                                                 single-client passes on an existing database (A/B runs)
 //
 // Common options: --data DIR (default /usr/share/datasets/fashion-mnist), --queries N (1000),
 // --efs 10,20,40,80,120,200,400, --conninfo STR (extra libpq fields; PGHOST etc. apply).
@@ -189,6 +191,15 @@ int main(int argc, char **argv) {
             Results r = run_reference(fm, gt, efs, 16, 64);
             r["queries"] = std::to_string(nq);
             write_results(out + "/reference.tsv", r);
+            return 0;
+        }
+        if (cmd == "qps") {
+            const std::string f = args.str("format", "binary");
+            if (f != "binary" && f != "text") throw std::runtime_error("--format must be binary or text");
+            run_qps(conninfo_for(conninfo, args.str("db", "bench")), args.str("table", "items"),
+                    f == "binary" ? WireFormat::binary : WireFormat::text,
+                    static_cast<int>(args.num("ef", 40)), static_cast<int>(args.num("passes", 1)), args.str("label", "run"),
+                    fm, gt);
             return 0;
         }
         if (cmd == "pg") {
