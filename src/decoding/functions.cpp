@@ -28,11 +28,12 @@ Datum meridian_emit_heartbeat(PG_FUNCTION_ARGS) {
     uint64 bits = static_cast<uint64>(now);
     for (int i = 0; i < 8; i++)
         content[i] = static_cast<char>(bits >> (8 * i));
+    // The end of the record: logical decoding reports it as the message's LSN, so it is the
+    // heartbeat's wal_lsn (and the position the walsender sends it at).
     XLogRecPtr end = LogLogicalMessage(meridian::decoding::heartbeat_prefix, content, sizeof content, false);
-    XLogRecPtr start = ProcLastRecPtr;  // the record's own LSN: the heartbeat's wal_lsn
     // Walsenders send only flushed WAL: flush now, so the heartbeat leaves at once.
     XLogFlush(end);
-    PG_RETURN_LSN(start);
+    PG_RETURN_LSN(end);
 }
 
 Datum meridian_replication_catalog_changed(PG_FUNCTION_ARGS) {
