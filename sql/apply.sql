@@ -9,17 +9,17 @@ SELECT meridian.create_region('apply-east', 'host=east'),
        meridian.create_region('apply-south', 'host=south');
 SELECT meridian.set_local_region('apply-east');
 
-CREATE TABLE items (id uuid PRIMARY KEY, embedding vector(3), payload jsonb, note text);
-SELECT meridian.replicate_table('items');
+CREATE TABLE apply_items (id uuid PRIMARY KEY, embedding vector(3), payload jsonb, note text);
+SELECT meridian.replicate_table('apply_items');
 
 -- A transaction message of a region: end_lsn, commit time, changes.
 CREATE FUNCTION msg(region text, end_lsn pg_lsn, t timestamptz, changes jsonb) RETURNS bytea
 LANGUAGE sql AS $$
   SELECT meridian.encode_message(jsonb_build_object('kind', 'transaction', 'region', region, 'xid', 1,
       'commit_lsn', (end_lsn - 8)::text, 'end_lsn', end_lsn::text, 'commit_time', t, 'changes', changes)) $$;
--- An insert or update of items (note may be marked unchanged with note_unchanged).
+-- An insert or update of apply_items (note may be marked unchanged with note_unchanged).
 CREATE FUNCTION row_change(op text, id uuid, emb text, payload jsonb, note text,
-                           note_unchanged boolean DEFAULT false, tbl text DEFAULT 'items') RETURNS jsonb
+                           note_unchanged boolean DEFAULT false, tbl text DEFAULT 'apply_items') RETURNS jsonb
 LANGUAGE sql AS $$
   SELECT jsonb_build_object('op', op, 'schema', 'public', 'table', tbl, 'key', id, 'columns', jsonb_build_array(
       jsonb_build_object('name', 'id', 'type', 'uuid', 'value', uuid_send(id)::text),
@@ -29,11 +29,11 @@ LANGUAGE sql AS $$
            WHEN note IS NULL THEN jsonb_build_object('name', 'note', 'type', 'text', 'null', true)
            ELSE jsonb_build_object('name', 'note', 'type', 'text', 'value', textsend(note)::text) END)) $$;
 CREATE FUNCTION del(id uuid) RETURNS jsonb LANGUAGE sql AS $$
-  SELECT jsonb_build_object('op', 'delete', 'schema', 'public', 'table', 'items', 'key', id) $$;
--- The version of a row of items: (commit timestamp, region).
+  SELECT jsonb_build_object('op', 'delete', 'schema', 'public', 'table', 'apply_items', 'key', id) $$;
+-- The version of a row of apply_items: (commit timestamp, region).
 CREATE FUNCTION version_of(k uuid) RETURNS TABLE (t timestamptz, origin text) LANGUAGE sql AS $$
   SELECT c.timestamp, coalesce(o.roname, '(local)')
-  FROM items i, pg_xact_commit_timestamp_origin(i.xmin) c LEFT JOIN pg_replication_origin o ON o.roident = c.roident
+  FROM apply_items i, pg_xact_commit_timestamp_origin(i.xmin) c LEFT JOIN pg_replication_origin o ON o.roident = c.roident
   WHERE i.id = k $$;
 
 -- ---------------------------------------------------------------------------------------------
@@ -70,20 +70,20 @@ SELECT pg_replication_origin_session_setup('meridian_apply-west');
 SELECT meridian.apply_transaction(msg('apply-west', '0/1000', '2026-11-24 10:00:00+00', jsonb_build_array(
     row_change('insert', '00000000-0000-0000-0000-000000000001', '[1,0,0]', '{"n": 1}', 'one'),
     row_change('insert', '00000000-0000-0000-0000-000000000002', '[0,1,0]', '{"n": 2}', NULL))));
-SELECT id, embedding, payload, note FROM items ORDER BY id;
+SELECT id, embedding, payload, note FROM apply_items ORDER BY id;
 SELECT * FROM version_of('00000000-0000-0000-0000-000000000001');
 SELECT pg_replication_origin_progress('meridian_apply-west', false);
 
 -- The same message again (a resend after a restart): nothing happens.
 SELECT meridian.apply_transaction(msg('apply-west', '0/1000', '2026-11-24 10:00:00+00', jsonb_build_array(
     row_change('insert', '00000000-0000-0000-0000-000000000003', '[0,0,1]', '{"n": 3}', 'three'))));
-SELECT count(*) FROM items;
+SELECT count(*) FROM apply_items;
 
 -- An update that leaves a column unchanged keeps the stored value; a NULL is stored as NULL.
 SELECT meridian.apply_transaction(msg('apply-west', '0/2000', '2026-11-24 10:00:01+00', jsonb_build_array(
     row_change('update', '00000000-0000-0000-0000-000000000001', '[1,1,0]', '{"n": 10}', NULL, true),
     row_change('update', '00000000-0000-0000-0000-000000000002', '[0,1,1]', '{"n": 20}', 'two'))));
-SELECT id, embedding, payload, note FROM items ORDER BY id;
+SELECT id, embedding, payload, note FROM apply_items ORDER BY id;
 SELECT pg_replication_origin_progress('meridian_apply-west', false);
 
 -- An update of a missing row that leaves a column unchanged cannot be applied: skipped (LOG).
@@ -92,17 +92,17 @@ SELECT meridian.apply_transaction(msg('apply-west', '0/2100', '2026-11-24 10:00:
 -- An update of a missing row with every column is an insert.
 SELECT meridian.apply_transaction(msg('apply-west', '0/2200', '2026-11-24 10:00:01+00', jsonb_build_array(
     row_change('update', '00000000-0000-0000-0000-000000000009', '[9,9,9]', '{}', 'nine'))));
-SELECT id, note FROM items ORDER BY id;
+SELECT id, note FROM apply_items ORDER BY id;
 -- Progress advances even when nothing was written.
 SELECT pg_replication_origin_progress('meridian_apply-west', false);
 
 -- A delete removes the row and leaves a tombstone with the delete's version.
 SELECT meridian.apply_transaction(msg('apply-west', '0/3000', '2026-11-24 10:00:02+00', jsonb_build_array(
     del('00000000-0000-0000-0000-000000000009'))));
-SELECT count(*) FROM items WHERE id = '00000000-0000-0000-0000-000000000009';
+SELECT count(*) FROM apply_items WHERE id = '00000000-0000-0000-0000-000000000009';
 SELECT t.id, c.timestamp, o.roname
 FROM meridian.tombstones t, pg_xact_commit_timestamp_origin(t.xmin) c JOIN pg_replication_origin o ON o.roident = c.roident
-WHERE t.relid = 'items'::regclass;
+WHERE t.relid = 'apply_items'::regclass;
 
 -- ---------------------------------------------------------------------------------------------
 -- Last-writer-wins against another region's rows: apply-south writes at 10:00:05.
@@ -115,60 +115,60 @@ SELECT pg_replication_origin_session_setup('meridian_apply-west');
 -- apply-west at :04 is older: refused. At :05, a tie broken by region name: "apply-west" > "apply-south", it wins.
 SELECT meridian.apply_transaction(msg('apply-west', '0/5000', '2026-11-24 10:00:04+00', jsonb_build_array(
     row_change('update', '00000000-0000-0000-0000-000000000005', '[5,5,5]', '{}', 'west at :04'))));
-SELECT note FROM items WHERE id = '00000000-0000-0000-0000-000000000005';
+SELECT note FROM apply_items WHERE id = '00000000-0000-0000-0000-000000000005';
 SELECT meridian.apply_transaction(msg('apply-west', '0/5100', '2026-11-24 10:00:05+00', jsonb_build_array(
     row_change('update', '00000000-0000-0000-0000-000000000005', '[5,5,5]', '{}', 'west at :05'))));
-SELECT note FROM items WHERE id = '00000000-0000-0000-0000-000000000005';
+SELECT note FROM apply_items WHERE id = '00000000-0000-0000-0000-000000000005';
 SELECT * FROM version_of('00000000-0000-0000-0000-000000000005');
 -- Back in apply-south: its own :05 tie now loses to apply-west's :05 ...
 SELECT pg_replication_origin_session_reset();
 SELECT pg_replication_origin_session_setup('meridian_apply-south');
 SELECT meridian.apply_transaction(msg('apply-south', '0/5100', '2026-11-24 10:00:05+00', jsonb_build_array(
     row_change('update', '00000000-0000-0000-0000-000000000005', '[5,5,5]', '{}', 'south again at :05'))));
-SELECT note FROM items WHERE id = '00000000-0000-0000-0000-000000000005';
+SELECT note FROM apply_items WHERE id = '00000000-0000-0000-0000-000000000005';
 -- ... and a later one wins.
 SELECT meridian.apply_transaction(msg('apply-south', '0/5200', '2026-11-24 10:00:06+00', jsonb_build_array(
     row_change('update', '00000000-0000-0000-0000-000000000005', '[5,5,5]', '{}', 'south at :06'))));
-SELECT note FROM items WHERE id = '00000000-0000-0000-0000-000000000005';
+SELECT note FROM apply_items WHERE id = '00000000-0000-0000-0000-000000000005';
 -- A region's own stream is in its commit order: an earlier clock reading of the same region still replaces.
 SELECT meridian.apply_transaction(msg('apply-south', '0/5300', '2026-11-24 09:00:00+00', jsonb_build_array(
     row_change('update', '00000000-0000-0000-0000-000000000005', '[5,5,5]', '{}', 'south, clock stepped back'))));
-SELECT note FROM items WHERE id = '00000000-0000-0000-0000-000000000005';
+SELECT note FROM apply_items WHERE id = '00000000-0000-0000-0000-000000000005';
 SELECT pg_replication_origin_session_reset();
 
 -- ---------------------------------------------------------------------------------------------
 -- Last-writer-wins against local rows (no origin: the local region, the local commit timestamp).
-INSERT INTO items VALUES ('00000000-0000-0000-0000-00000000000a', '[1,2,3]', '{}', 'local');
+INSERT INTO apply_items VALUES ('00000000-0000-0000-0000-00000000000a', '[1,2,3]', '{}', 'local');
 SELECT origin FROM version_of('00000000-0000-0000-0000-00000000000a');
 SELECT pg_replication_origin_session_setup('meridian_apply-west');
 -- Older than the local write: refused, both as an update and as an insert.
 SELECT meridian.apply_transaction(msg('apply-west', '0/6000', now() - interval '1 hour', jsonb_build_array(
     row_change('update', '00000000-0000-0000-0000-00000000000a', '[1,2,3]', '{}', 'west, older'),
     row_change('insert', '00000000-0000-0000-0000-00000000000a', '[1,2,3]', '{}', 'west, older'))));
-SELECT note FROM items WHERE id = '00000000-0000-0000-0000-00000000000a';
+SELECT note FROM apply_items WHERE id = '00000000-0000-0000-0000-00000000000a';
 -- Newer: an insert of an existing key updates it.
 SELECT meridian.apply_transaction(msg('apply-west', '0/6100', now() + interval '1 hour', jsonb_build_array(
     row_change('insert', '00000000-0000-0000-0000-00000000000a', '[1,2,3]', '{}', 'west, newer'))));
-SELECT note FROM items WHERE id = '00000000-0000-0000-0000-00000000000a';
+SELECT note FROM apply_items WHERE id = '00000000-0000-0000-0000-00000000000a';
 SELECT origin FROM version_of('00000000-0000-0000-0000-00000000000a');
 SELECT pg_replication_origin_session_reset();
 -- A local update replaces it; the peer's older update then loses.
-UPDATE items SET note = 'local again' WHERE id = '00000000-0000-0000-0000-000000000001';
+UPDATE apply_items SET note = 'local again' WHERE id = '00000000-0000-0000-0000-000000000001';
 SELECT pg_replication_origin_session_setup('meridian_apply-west');
 SELECT meridian.apply_transaction(msg('apply-west', '0/6200', now() - interval '1 minute', jsonb_build_array(
     row_change('update', '00000000-0000-0000-0000-000000000001', '[1,1,0]', '{}', 'west, older than local'))));
-SELECT note FROM items WHERE id = '00000000-0000-0000-0000-000000000001';
+SELECT note FROM apply_items WHERE id = '00000000-0000-0000-0000-000000000001';
 
 -- ---------------------------------------------------------------------------------------------
 -- Deletes and tombstones.
 -- A delete older than the row it names loses ...
 SELECT meridian.apply_transaction(msg('apply-west', '0/7000', now() - interval '1 minute', jsonb_build_array(
     del('00000000-0000-0000-0000-000000000001'))));
-SELECT count(*) FROM items WHERE id = '00000000-0000-0000-0000-000000000001';
+SELECT count(*) FROM apply_items WHERE id = '00000000-0000-0000-0000-000000000001';
 -- ... a newer one wins.
 SELECT meridian.apply_transaction(msg('apply-west', '0/7100', now() + interval '1 hour', jsonb_build_array(
     del('00000000-0000-0000-0000-000000000001'))));
-SELECT count(*) FROM items WHERE id = '00000000-0000-0000-0000-000000000001';
+SELECT count(*) FROM apply_items WHERE id = '00000000-0000-0000-0000-000000000001';
 SELECT pg_replication_origin_session_reset();
 -- An update older than the delete (another region's, arriving late) is refused by the tombstone,
 -- a late, older insert too; a newer insert brings the key back.
@@ -176,10 +176,10 @@ SELECT pg_replication_origin_session_setup('meridian_apply-south');
 SELECT meridian.apply_transaction(msg('apply-south', '0/7000', now() + interval '30 minutes', jsonb_build_array(
     row_change('update', '00000000-0000-0000-0000-000000000001', '[1,1,1]', '{}', 'south, older than the delete'),
     row_change('insert', '00000000-0000-0000-0000-000000000001', '[1,1,1]', '{}', 'south, older than the delete'))));
-SELECT count(*) FROM items WHERE id = '00000000-0000-0000-0000-000000000001';
+SELECT count(*) FROM apply_items WHERE id = '00000000-0000-0000-0000-000000000001';
 SELECT meridian.apply_transaction(msg('apply-south', '0/7100', now() + interval '2 hours', jsonb_build_array(
     row_change('insert', '00000000-0000-0000-0000-000000000001', '[1,1,1]', '{}', 'south, after the delete'))));
-SELECT note FROM items WHERE id = '00000000-0000-0000-0000-000000000001';
+SELECT note FROM apply_items WHERE id = '00000000-0000-0000-0000-000000000001';
 -- A delete of a key that does not exist here leaves a tombstone, so its older insert, arriving
 -- later, is refused; a delete older than that tombstone does not refresh it.
 SELECT meridian.apply_transaction(msg('apply-south', '0/7200', now() + interval '3 hours', jsonb_build_array(
@@ -190,13 +190,13 @@ SELECT meridian.apply_transaction(msg('apply-west', '0/7200', now() + interval '
     row_change('insert', '00000000-0000-0000-0000-0000000000b0', '[0,0,0]', '{}', 'late older insert'))));
 SELECT meridian.apply_transaction(msg('apply-west', '0/7300', now() + interval '160 minutes', jsonb_build_array(
     del('00000000-0000-0000-0000-0000000000b0'))));
-SELECT count(*) FROM items WHERE id = '00000000-0000-0000-0000-0000000000b0';
+SELECT count(*) FROM apply_items WHERE id = '00000000-0000-0000-0000-0000000000b0';
 SELECT o.roname FROM meridian.tombstones t, pg_xact_commit_timestamp_origin(t.xmin) c
     JOIN pg_replication_origin o ON o.roident = c.roident
 WHERE t.id = '00000000-0000-0000-0000-0000000000b0';
 SELECT pg_replication_origin_session_reset();
 -- Local deletes leave tombstones too (the trigger fires for every delete).
-DELETE FROM items WHERE id = '00000000-0000-0000-0000-00000000000a';
+DELETE FROM apply_items WHERE id = '00000000-0000-0000-0000-00000000000a';
 SELECT c.roident FROM meridian.tombstones t, pg_xact_commit_timestamp_origin(t.xmin) c
 WHERE t.id = '00000000-0000-0000-0000-00000000000a';
 
@@ -235,9 +235,9 @@ SELECT meridian.apply_transaction(msg('apply-west', '0/9000', now(), jsonb_build
     jsonb_set(row_change('insert', '00000000-0000-0000-0000-0000000000d0', '[0,0,0]', '{}', 'x'), '{key}',
               '"00000000-0000-0000-0000-0000000000d9"'))));
 -- A table that is not replicated, one that does not exist.
-CREATE TABLE not_replicated (id uuid PRIMARY KEY, embedding vector(3), payload jsonb, note text);
+CREATE TABLE apply_not_replicated (id uuid PRIMARY KEY, embedding vector(3), payload jsonb, note text);
 SELECT meridian.apply_transaction(msg('apply-west', '0/9000', now(), jsonb_build_array(
-    row_change('insert', '00000000-0000-0000-0000-0000000000d0', '[0,0,0]', '{}', 'x', false, 'not_replicated'))));
+    row_change('insert', '00000000-0000-0000-0000-0000000000d0', '[0,0,0]', '{}', 'x', false, 'apply_not_replicated'))));
 SELECT meridian.apply_transaction(msg('apply-west', '0/9000', now(), jsonb_build_array(
     row_change('insert', '00000000-0000-0000-0000-0000000000d0', '[0,0,0]', '{}', 'x', false, 'nowhere'))));
 -- Two transactions in one local transaction.
@@ -246,7 +246,7 @@ SELECT meridian.apply_transaction(msg('apply-west', '0/9000', now(), '[]'));
 SELECT meridian.apply_transaction(msg('apply-west', '0/9100', now(), '[]'));
 ROLLBACK;
 SELECT pg_replication_origin_progress('meridian_apply-west', false);
-SELECT count(*) FROM items WHERE id = '00000000-0000-0000-0000-0000000000d0';
+SELECT count(*) FROM apply_items WHERE id = '00000000-0000-0000-0000-0000000000d0';
 -- After those errors the session applies normally.
 SELECT meridian.apply_transaction(msg('apply-west', '0/9000', now(), jsonb_build_array(
     row_change('insert', '00000000-0000-0000-0000-0000000000d0', '[0,0,0]', '{}', 'after the errors'))));
@@ -255,7 +255,7 @@ SELECT pg_replication_origin_session_reset();
 
 -- ---------------------------------------------------------------------------------------------
 -- Applied rows go through the normal index insert: an hnsw index finds them.
-CREATE INDEX items_embedding ON items USING hnsw (embedding vector_l2_ops);
+CREATE INDEX items_embedding ON apply_items USING hnsw (embedding vector_l2_ops);
 SELECT pg_replication_origin_session_setup('meridian_apply-west');
 SELECT meridian.apply_transaction(msg('apply-west', '0/A000', now(), (
     SELECT jsonb_agg(row_change('insert', meridian.uuid_v5('00000000-0000-0000-0000-000000000000', i::text),
@@ -263,14 +263,17 @@ SELECT meridian.apply_transaction(msg('apply-west', '0/A000', now(), (
     FROM generate_series(1, 50) i)));
 SELECT pg_replication_origin_session_reset();
 SET enable_seqscan = off;
-EXPLAIN (COSTS OFF) SELECT note FROM items ORDER BY embedding <-> '[20,40,80.5]' LIMIT 3;
-SELECT note FROM items ORDER BY embedding <-> '[20,40,80.5]' LIMIT 3;
+EXPLAIN (COSTS OFF) SELECT note FROM apply_items ORDER BY embedding <-> '[20,40,80.5]' LIMIT 3;
+SELECT note FROM apply_items ORDER BY embedding <-> '[20,40,80.5]' LIMIT 3;
 RESET enable_seqscan;
 
 -- Without track_commit_timestamp there are no versions: refused (cannot be shown here, the
 -- setting needs a restart; see docs/apply.md).
 
-DROP TABLE items, not_replicated;
+DROP TABLE apply_items, apply_not_replicated;
 SELECT meridian.purge_tombstones();  -- tombstones of dropped tables go
 SELECT count(*) FROM meridian.tombstones;
 SELECT pg_replication_origin_drop('meridian_apply-west'), pg_replication_origin_drop('meridian_apply-south');
+-- Leave the database as it was for the tests that follow.
+DROP FUNCTION msg, row_change, del, version_of;
+SELECT meridian.drop_region('apply-east'), meridian.drop_region('apply-west'), meridian.drop_region('apply-south');
