@@ -66,6 +66,8 @@ SELECT name FROM meridian.regions WHERE is_local;
 
 -- region_status: one row per peer (not the local region); peers without progress are not connected.
 SELECT * FROM meridian.region_status ORDER BY region;
+-- (One transaction: now() is the same in the INSERT and the view.)
+BEGIN;
 INSERT INTO meridian.region_progress (region, connected, applied_lsn, last_heartbeat)
 VALUES ('us-east', true, '0/3000060', now() - interval '2 seconds'),
        ('ap-south', false, '0/16B3748', now() - interval '90 seconds');
@@ -73,6 +75,7 @@ UPDATE meridian.region_progress SET last_error = 'invalid replication message: b
 SELECT region, connected, applied_lsn, round(lag_seconds::numeric, 3) AS lag_seconds,
        last_heartbeat = now() - (lag_seconds * interval '1 second') AS lag_matches_heartbeat, last_error
 FROM meridian.region_status ORDER BY region;
+COMMIT;
 -- The local region never shows, even with a stale progress row (set_local_region removes it).
 INSERT INTO meridian.region_progress (region, connected) VALUES ('eu-west', true);
 SELECT region FROM meridian.region_status ORDER BY region;
