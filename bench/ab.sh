@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A/B comparison of two builds of the extension library on one cluster and one indexed database,
 # interleaved (A, B, A, B, ...) so that machine noise hits both alike.
-#   bench/ab.sh A.so B.so [rounds] [ef]
+#   bench/ab.sh A.so B.so [rounds] [ef]      (AB_PASSES=n: measured passes per run, AB_TABLE, AB_DB)
 # Setup (once): a cluster loaded by `fmnist-bench pg --db bench --inserts 0`, then in that database
 #   UPDATE pg_proc SET probin = '<LIBDIR>/meridian.so' WHERE probin = '$libdir/meridian';
 # so its backends load the library from LIBDIR (default .run/qps/lib), which this script swaps
@@ -18,7 +18,7 @@ for r in $(seq "$rounds"); do
   for side in A B; do
     lib=$a; [ $side = B ] && lib=$b
     cp "$lib" "$libdir/.meridian.so.tmp" && chmod a+r "$libdir/.meridian.so.tmp" && mv -f "$libdir/.meridian.so.tmp" "$libdir/meridian.so"
-    "$tool" qps --out "$root/.run/bench" --db "${AB_DB:-bench}" --table "$table" --ef "$ef" --label "$side" 2>/dev/null | tee -a "$out"
+    "$tool" qps --out "$root/.run/bench" --db "${AB_DB:-bench}" --table "$table" --ef "$ef" --passes "${AB_PASSES:-1}" --label "$side" 2>/dev/null | tee -a "$out"
   done
 done
 median() { sort -n | awk '{v[NR]=$1} END {printf "%.1f %.1f %.1f", v[int((NR+1)/2)], v[1], v[NR]}'; }
