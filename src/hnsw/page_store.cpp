@@ -9,6 +9,7 @@ extern "C" {
 }
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace meridian::hnsw {
@@ -52,15 +53,52 @@ Buffer read_buffer(Relation index, BlockNumber b) {
     return buf;
 }
 
+// For an optimistic read: the buffer block b was last seen in, if its descriptor still names
+// block b of this index's main fork and holds valid contents. Read without the header spinlock,
+// so a descriptor being retagged may be misjudged: the caller treats what it reads as a hint.
+Buffer resident_buffer(Relation index, BlockNumber b) {
+    if (index->rd_amcache == nullptr)
+        return InvalidBuffer;
+    const index_cache &cache = *static_cast<const index_cache *>(index->rd_amcache);
+    if (b >= cache.recent_size)
+        return InvalidBuffer;
+    Buffer hint = cache.recent[b];
+    if (hint == InvalidBuffer || BufferIsLocal(hint))
+        return InvalidBuffer;
+    BufferDesc *desc = GetBufferDescriptor(hint - 1);
+    if (desc->tag.blockNum != b || desc->tag.forkNum != MAIN_FORKNUM || !RelFileNodeEquals(desc->tag.rnode, index->rd_node) ||
+        (pg_atomic_read_u32(&desc->state) & BM_VALID) == 0)
+        return InvalidBuffer;
+    return hint;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // stream_read
 
-stream_read::stream_read(Relation index, std::uint64_t pos, std::uint32_t len) {
+stream_read::stream_read(Relation index, std::uint64_t pos, std::uint32_t len, bool optimistic) {
     BlockNumber b = block_of(pos);
     std::uint32_t off = offset_in_page(pos);
     std::uint32_t first = first_piece(pos, len, static_cast<std::uint32_t>(payload));
+    if (optimistic) {
+        // Buffer pool memory is always mapped: reading a block in place is memory-safe even when
+        // the buffer is being replaced or written; only the bytes may be wrong.
+        Buffer b0 = resident_buffer(index, b);
+        Buffer b1 = b0 == InvalidBuffer || first == len ? b0 : resident_buffer(index, b + 1);
+        if (b0 != InvalidBuffer && b1 != InvalidBuffer) {
+            in_place_ = true;
+            n_ = 1;
+            ptr_[0] = PageGetContents(BufferGetPage(b0)) + off;
+            len_[0] = first;
+            if (first < len) {
+                n_ = 2;
+                ptr_[1] = PageGetContents(BufferGetPage(b1));
+                len_[1] = len - first;
+            }
+            return;
+        }
+    }
     buf_[0] = read_buffer(index, b);
     LockBuffer(buf_[0], BUFFER_LOCK_SHARE);
     n_ = 1;
@@ -81,6 +119,8 @@ stream_read::stream_read(Relation index, std::uint64_t pos, std::uint32_t len) {
 }
 
 stream_read::~stream_read() {
+    if (in_place_)
+        return;
     for (int i = 0; i < n_; i++)
         UnlockReleaseBuffer(buf_[i]);
 }
@@ -314,7 +354,8 @@ bool page_store::visit_bounded(std::uint32_t id, const float *q, float bound, fl
         return false;
     if ((++visits_ & 255u) == 0)
         pg::check_for_interrupts();
-    stream_read r(index_, layout_.record_position(id), layout_.record_size);
+    stream_read r(index_, layout_.record_position(id), layout_.record_size, optimistic_);
+    // Copied once into locals: an optimistic read's bytes may change under us.
     std::uint8_t state = static_cast<std::uint8_t>(r.piece(0)[0]);
     if (state != state_live && state != state_deleted)
         return false;
@@ -345,12 +386,27 @@ bool page_store::visit_bounded(std::uint32_t id, const float *q, float bound, fl
             d += l2_squared_bounded(l2, q + n1, p2, n2, bound - d, &exact);
         *dist = d;
         info->exact = exact;
-        return true;
+    } else {
+        info->exact = true;
+        *dist = n2 == 0 ? distance(q, p1)
+                        : distance_split(q, reinterpret_cast<const char *>(p1), n1, reinterpret_cast<const char *>(p2), n2);
     }
-    info->exact = true;
-    *dist = n2 == 0 ? distance(q, p1)
-                    : distance_split(q, reinterpret_cast<const char *>(p1), n1, reinterpret_cast<const char *>(p2), n2);
-    return true;
+    // Torn bytes of an optimistic read can form a NaN, which would upset the search's ordering:
+    // such a hint is dropped.
+    return !(optimistic_ && std::isnan(*dist));
+}
+
+bool page_store::visit_confirmed(std::uint32_t id, const float *q, float *dist, element_info *info) {
+    const bool was = optimistic_;
+    optimistic_ = false;
+    try {
+        bool ok = visit(id, q, dist, info);
+        optimistic_ = was;
+        return ok;
+    } catch (...) {
+        optimistic_ = was;
+        throw;
+    }
 }
 
 bool page_store::locate_list(std::uint32_t id, int level, list_location *loc) {
@@ -385,7 +441,9 @@ int page_store::neighbors(std::uint32_t id, int level, std::uint32_t *out) {
     const list_format fmt = list_format::level0(layout_);
     char bytes[ring_bytes + 2 + 4 * 2 * max_m];
     {
-        stream_read r(index_, layout_.record_position(id) + record_layout::off_next_dup, ring_bytes + fmt.bytes);
+        // Optimistically read edges are only followed: every id is checked (valid_id) when visited.
+        stream_read r(index_, layout_.record_position(id) + record_layout::off_next_dup, ring_bytes + fmt.bytes,
+                      optimistic_);
         r.copy(0, ring_bytes + fmt.bytes, bytes);
     }
     std::uint32_t n = decode_list(fmt, bytes + ring_bytes, out);

@@ -13,9 +13,14 @@
 namespace meridian::hnsw {
 
 // Pins and share-locks the pages covering stream bytes [pos, pos + len) (len <= page payload).
+// An optimistic read instead reads the pages in place, without pin or lock, when the buffers
+// they were last seen in still hold them (else it pins and locks as usual): the bytes may then
+// be torn by a concurrent write or belong to a page that replaced it meanwhile, so callers use
+// them only as search hints, bounds-check everything derived from them, and confirm under a
+// lock whatever they return (see page_store::set_optimistic).
 class stream_read {
 public:
-    stream_read(Relation index, std::uint64_t pos, std::uint32_t len);
+    stream_read(Relation index, std::uint64_t pos, std::uint32_t len, bool optimistic = false);
     ~stream_read();
     stream_read(const stream_read &) = delete;
     stream_read &operator=(const stream_read &) = delete;
@@ -31,6 +36,7 @@ private:
     const char *ptr_[2];
     std::uint32_t len_[2];
     int n_ = 0;
+    bool in_place_ = false;  // an optimistic read: nothing pinned or locked
 };
 
 // One Generic WAL record: collect the stream ranges (and the meta page) to change, then begin(),
@@ -82,6 +88,15 @@ public:
 
     page_store(Relation index, const index_shape &shape);
 
+    // Optimistic mode (index scans only): visit/visit_bounded and level-0 neighbors read records
+    // without pin or lock (stream_read), so their distances, states, heap TIDs and edges are
+    // hints that a concurrent write or buffer replacement can, in a rare race, make wrong. The
+    // caller must confirm with visit_confirmed() every element it acts on beyond steering the
+    // search. Everything else (upper-level lists, vectors, all writes) always locks.
+    void set_optimistic(bool on) { optimistic_ = on; }
+    // visit() under pin and share lock, whatever the mode: the authoritative state, TID and distance.
+    bool visit_confirmed(std::uint32_t id, const float *q, float *dist, element_info *info);
+
     // read side
     bool visit(std::uint32_t id, const float *q, float *dist, element_info *info) {
         return visit_bounded(id, q, std::numeric_limits<float>::infinity(), dist, info);
@@ -128,6 +143,7 @@ private:
     const record_layout &layout_;
     std::uint32_t id_limit_;  // ids below this are known to be allocated
     std::uint32_t visits_ = 0;
+    bool optimistic_ = false;
 };
 
 }  // namespace meridian::hnsw

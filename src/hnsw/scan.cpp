@@ -9,6 +9,8 @@ extern "C" {
 #include "access/relscan.h"
 }
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -25,6 +27,8 @@ std::vector<std::unique_ptr<visited_set>> &visited_pool() {
 
 struct scan_state {
     scan_state(Relation index) : shape(shape_of(index)), store(index, shape) {
+        // The search reads records without pin or lock; get_tuple confirms each row it returns.
+        store.set_optimistic(true);
         auto &pool = visited_pool();
         if (pool.empty()) {
             visited = std::make_unique<visited_set>();
@@ -50,6 +54,7 @@ struct scan_state {
     std::unique_ptr<layer_search<page_store>> search;
     std::vector<found> batch;
     std::size_t position = 0;
+    bool batch_confirmed = false;  // the rest of the batch was confirmed and re-sorted
     float last_distance = 0;
     bool started = false;
     bool have_last = false;
@@ -93,6 +98,41 @@ void start(IndexScanDesc scan, scan_state &so) {
     so.search->add_entry(ep, info.state);
 }
 
+// Confirms a search result under pin and share lock (the search read it optimistically): false
+// when it is no longer a live element; else its heap TID and distance are replaced by the locked
+// read's, and *moved says whether the distance differs from the search's by more than rounding
+// (a write or buffer replacement raced with the optimistic read).
+bool confirm(scan_state &so, found &f, bool *moved) {
+    element_info info;
+    float d;
+    if (!so.store.visit_confirmed(f.id, so.query.data(), &d, &info) || info.state != state_live)
+        return false;
+    std::memcpy(f.tid, info.tid, 6);
+    // The search may have summed the distance in bounded chunks: allow for that rounding.
+    *moved = std::fabs(d - f.dist) > 1e-4f * std::max(std::fabs(d), 1.0f);
+    if (*moved)
+        f.dist = d;
+    return true;
+}
+
+// After a raced result: confirm the rest of the batch and put it back in distance order.
+void confirm_rest(scan_state &so) {
+    std::vector<found> rest;
+    rest.reserve(so.batch.size() - so.position);
+    for (std::size_t i = so.position; i < so.batch.size(); i++) {
+        found f = so.batch[i];
+        element_info info;
+        if (so.store.visit_confirmed(f.id, so.query.data(), &f.dist, &info) && info.state == state_live) {
+            std::memcpy(f.tid, info.tid, 6);
+            rest.push_back(f);
+        }
+    }
+    std::stable_sort(rest.begin(), rest.end(), [](const found &a, const found &b) { return a.dist < b.dist; });
+    so.batch.resize(so.position);
+    so.batch.insert(so.batch.end(), rest.begin(), rest.end());
+    so.batch_confirmed = true;
+}
+
 }  // namespace
 
 IndexScanDesc begin_scan(Relation index, int nkeys, int norderbys) {
@@ -108,6 +148,7 @@ void rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int n
     so.search.reset();
     so.batch.clear();
     so.position = 0;
+    so.batch_confirmed = false;
     so.started = false;
     so.have_last = false;
     so.batches = 0;
@@ -127,6 +168,17 @@ bool get_tuple(IndexScanDesc scan, ScanDirection) {
     const auto mode = static_cast<iterative_mode>(iterative_scan);
     for (;;) {
         while (so.position < so.batch.size()) {
+            if (!so.batch_confirmed) {
+                bool moved = false;
+                if (!confirm(so, so.batch[so.position], &moved)) {
+                    so.position++;
+                    continue;
+                }
+                if (moved) {
+                    confirm_rest(so);
+                    continue;
+                }
+            }
             const found &f = so.batch[so.position++];
             // Strict order: a late find closer than a row already returned is dropped.
             if (mode != iterative_mode::relaxed_order && so.have_last && f.dist < so.last_distance)
@@ -145,6 +197,7 @@ bool get_tuple(IndexScanDesc scan, ScanDirection) {
             return false;
         so.batch.clear();
         so.position = 0;
+        so.batch_confirmed = false;
         so.search->run(static_cast<std::size_t>(ef_search), so.batch);
         so.batches++;
         if (so.batch.empty())
