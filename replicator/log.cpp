@@ -26,9 +26,15 @@ void log_line(const std::string &message) {
     gmtime_r(&secs, &tm);
     char stamp[32];
     std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
+    // One event, one line: server messages carry "\nHINT: ..." and the like.
+    std::string line = message;
+    while (!line.empty() && line.back() == '\n')
+        line.pop_back();
+    for (std::size_t i; (i = line.find('\n')) != std::string::npos;)
+        line.replace(i, 1, " ");
     std::lock_guard<std::mutex> g(log_mutex);
     std::fprintf(stderr, "%s.%03d UTC meridian-replicator[%s]: %s\n", stamp, ms,
-                 region_tag.empty() ? "-" : region_tag.c_str(), message.c_str());
+                 region_tag.empty() ? "-" : region_tag.c_str(), line.c_str());
     std::fflush(stderr);
 }
 

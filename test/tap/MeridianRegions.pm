@@ -60,7 +60,8 @@ sub setup_regions
 		my $node = PostgreSQL::Test::Cluster->new($name);
 		$node->init(allows_streaming => 'logical');
 		my $key = $node->basedir . "/signing.key";
-		IPC::Run::run([ $bin, 'keygen', $key ], '>', \my $out, '2>', \my $err)
+		my ($out, $err);
+		IPC::Run::run([ $bin, 'keygen', $key ], '>', \$out, '2>', \$err)
 		  or die "keygen for $name failed: $err";
 		chomp $out;
 		$keys{$name} = $out;
@@ -69,6 +70,7 @@ sub setup_regions
 			"max_replication_slots = 10",
 			"max_wal_senders = 10",
 			"wal_sender_timeout = 30s",
+			"output_plugin_libraries = 'pgoutput, test_decoding, meridian'",
 			"meridian.signing_key_file = '$key'",
 			@{ $opts->{conf} // [] }) . "\n");
 		$node->start;
