@@ -30,6 +30,7 @@ make -s -C bench/replication BUILD="$root/build/bench"
 replicator=$(pg_config --bindir)/meridian-replicator
 [ -x "$replicator" ] || replicator="$root/build/replicator/meridian-replicator"
 rm -rf "$out"; mkdir -p "$out"; chmod 755 "$out"
+install -d -o postgres -g postgres -m 700 "$out/keys"  # the servers' signing keys (owned by postgres, 0600)
 
 as_postgres() {
   if [ "$(id -un)" = postgres ]; then "$@"; else runuser -u postgres -- "$@"; fi
@@ -52,15 +53,14 @@ start_replicators() {
   done
 }
 stop_replicators() {
-  for r in "${regions[@]}"; do kill -TERM "${pid[$r]}" 2>/dev/null || true; done
+  for r in "${regions[@]}"; do [ -n "${pid[$r]:-}" ] && kill -TERM "${pid[$r]}" 2>/dev/null; pid[$r]=; done
   wait || true
 }
 trap 'stop_replicators; for r in "${regions[@]}"; do scripts/cluster.sh stop "repl-$r" >/dev/null 2>&1 || true; done' EXIT
 
 for r in "${regions[@]}"; do
   scripts/cluster.sh destroy "repl-$r" >/dev/null 2>&1 || true
-  key="$root/.run/repl-$r.key"
-  rm -f "$key"
+  key="$out/keys/$r.key"
   hex=$(as_postgres "$replicator" keygen "$key")
   echo "$hex" >"$out/$r.pub"
   scripts/cluster.sh start "repl-$r" "${port[$r]}" 'wal_level = logical' 'track_commit_timestamp = on' \
@@ -82,9 +82,9 @@ for r in "${regions[@]}"; do
 done
 echo "staging 100,000 rows of vector(256) + jsonb in us-east"
 sql us-east -c "CREATE TABLE bench_staging AS SELECT g AS n,
-    (SELECT array_agg(random()::real) FROM generate_series(1, 256) WHERE g > 0)::vector(256) AS embedding,
+    (SELECT array_agg(random()::real) FROM generate_series(1, 256) WHERE g >= 0)::vector(256) AS embedding,
     jsonb_build_object('n', g, 'tag', md5(g::text), 'ok', true) AS payload
-  FROM generate_series(0, 99999) g; ALTER TABLE bench_staging ADD PRIMARY KEY (n); VACUUM ANALYZE bench_staging;"
+  FROM generate_series(0, 99999) g" -c "ALTER TABLE bench_staging ADD PRIMARY KEY (n)" -c "VACUUM ANALYZE bench_staging"
 sql us-east -c "CREATE PUBLICATION bench_pub FOR TABLE items_builtin"
 for r in eu-west ap-south; do
   sql "$r" -c "CREATE SUBSCRIPTION bench_sub_${r//-/_} CONNECTION '$(conninfo us-east)' PUBLICATION bench_pub

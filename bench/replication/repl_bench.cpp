@@ -156,6 +156,7 @@ int run(int argc, char **argv) {
     auto stop_at = start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(seconds));
     long offset = 0;
     std::size_t n = 0;
+    try {
     while (clock_type::now() < stop_at) {
         if (rate > 0) {
             auto due = start + std::chrono::duration_cast<clock_type::duration>(
@@ -183,6 +184,12 @@ int run(int argc, char **argv) {
         std::lock_guard<std::mutex> g(m);
         batches.push_back({lsn, committed});
         n++;
+    }
+    } catch (...) {
+        give_up = true;  // the pollers stop; threads must be joined before the error leaves
+        for (auto &t : pollers)
+            t.join();
+        throw;
     }
     auto load_end = clock_type::now();
     load_done = true;
