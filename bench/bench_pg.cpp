@@ -1,4 +1,5 @@
 // The PostgreSQL half of the benchmark: load, CREATE INDEX, ef_search sweep, two clients, inserts.
+#include <cstdlib>
 #include "bench_pg.hpp"
 
 #include "pg.hpp"
@@ -60,6 +61,7 @@ void run_pg(const PgBenchConfig &cfg, const FashionMnist &fm, const GroundTruth 
     r["pg.label"] = label;
     r["pg.server"] = c.scalar("SELECT current_setting('server_version')");
     r["pg.format"] = to_string(cfg.format);
+    r["pg.storage"] = std::getenv("BENCH_STORAGE") && *std::getenv("BENCH_STORAGE") ? std::getenv("BENCH_STORAGE") : "plain";
     for (const char *s : {"shared_buffers", "maintenance_work_mem", "max_parallel_maintenance_workers", "work_mem",
                           "effective_cache_size", "max_wal_size", "synchronous_commit", "jit"})
         r[std::string("pg.setting.") + s] = c.scalar(std::string("SELECT current_setting('") + s + "')");

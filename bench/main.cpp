@@ -86,7 +86,8 @@ std::string report(const Results &r, const std::vector<int> &efs) {
           << get(r, "pg.setting.shared_buffers") << ", maintenance_work_mem = " << get(r, "pg.setting.maintenance_work_mem")
           << ", max_parallel_maintenance_workers = " << get(r, "pg.setting.max_parallel_maintenance_workers")
           << ", max_wal_size = " << get(r, "pg.setting.max_wal_size") << ", synchronous_commit = "
-          << get(r, "pg.setting.synchronous_commit") << ", jit = " << get(r, "pg.setting.jit") << "\n";
+          << get(r, "pg.setting.synchronous_commit") << ", jit = " << get(r, "pg.setting.jit")
+          << "; column storage `" << get(r, "pg.storage", "default") << "` (BENCH_STORAGE)\n";
         o << "- Client: one libpq connection over loopback TCP, prepared statement, query vectors sent as "
           << get(r, "pg.format") << " parameters, latency measured at the client per query after a warm-up pass\n";
         o << "- Plan: `" << get(r, "pg.plan") << "`\n";

@@ -1,3 +1,4 @@
+#include <cstdlib>
 #include "pg.hpp"
 
 #include "util.hpp"
@@ -111,6 +112,11 @@ double copy_load(Conn &c, const std::string &table, const Images &images, std::s
                  std::int32_t id_base, WireFormat fmt) {
     const std::string t = quote_ident(c, table);
     c.exec("CREATE TABLE " + t + " (id int PRIMARY KEY, embedding vector(" + std::to_string(images.dim) + "))");
+    // BENCH_STORAGE (default plain): the column's storage. PLAIN keeps 784-dimension vectors in
+    // the row instead of TOAST (docs/hnsw.md, performance notes); "default" keeps the type's.
+    const char *storage = std::getenv("BENCH_STORAGE");
+    std::string st = storage && *storage ? storage : "plain";
+    if (st != "default") c.exec("ALTER TABLE " + t + " ALTER embedding SET STORAGE " + st);
     const std::string copy_sql =
         "COPY " + t + " (id, embedding) FROM STDIN" + (fmt == WireFormat::binary ? " WITH (FORMAT binary)" : "");
     {

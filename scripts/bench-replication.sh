@@ -65,7 +65,7 @@ for r in "${regions[@]}"; do
   echo "$hex" >"$out/$r.pub"
   scripts/cluster.sh start "repl-$r" "${port[$r]}" 'wal_level = logical' 'track_commit_timestamp = on' \
     'max_replication_slots = 10' 'max_wal_senders = 10' \
-    "output_plugin_libraries = 'pgoutput, test_decoding, meridian'" 'shared_buffers = 512MB' 'max_wal_size = 8GB' \
+    "output_plugin_libraries = 'pgoutput, test_decoding, meridian'" 'shared_buffers = 512MB' 'max_wal_size = 8GB' 'checkpoint_timeout = 30min' \
     "meridian.signing_key_file = '$key'" >/dev/null
 done
 for r in "${regions[@]}"; do

@@ -10,6 +10,7 @@
 # Environment:
 #   BENCH_EXTENSION=meridian   the extension providing vector + hnsw (pgvector's is "vector")
 #   BENCH_FORMAT=binary        how query vectors and COPY rows are sent: binary or text
+#   BENCH_STORAGE=plain        the embedding column's storage (plain, main, external; "default" = the type's)
 #   BENCH_PORT=55441           the cluster's port
 #   MERIDIAN_SKIP_BUILD=1      skip step 1's dependency install and extension build/install
 set -euo pipefail
