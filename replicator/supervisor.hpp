@@ -12,7 +12,7 @@ namespace meridian::replicator {
 
 struct supervisor_settings {
     std::string local_conninfo;
-    std::chrono::milliseconds heartbeat_interval{10};
+    std::chrono::milliseconds heartbeat_interval{100};
     std::chrono::milliseconds catalog_interval{1000};
     std::chrono::milliseconds progress_interval{100};
     std::chrono::milliseconds purge_interval{60000};
