@@ -15,7 +15,6 @@ struct peer_state {
     std::int64_t last_heartbeat = 0;    // the peer's clock in the last heartbeat processed (TimestampTz), 0 = none
     std::string last_error;             // empty when fine
     std::uint64_t transactions = 0;     // applied since start
-    std::uint64_t rows = 0;
     std::uint64_t version = 1;          // bumped on every change, so the supervisor writes only what changed
 };
 

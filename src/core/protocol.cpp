@@ -391,6 +391,23 @@ message decode(byte_view f) {
     return decode_heartbeat(f.data, h.length);
 }
 
+transaction peek_transaction(byte_view f) {
+    header h = read_header(f);
+    if (h.kind != kind::transaction)
+        fail(reason::unknown_kind, 1, "not a transaction message");
+    reader r(f.data, header_size, h.length - sig_size);
+    transaction t;
+    t.region = r.name("region name");
+    t.xid = static_cast<std::uint32_t>(r.le(4, "xid"));
+    std::size_t lsn_at = r.pos();
+    t.commit_lsn = r.le(8, "commit LSN");
+    t.end_lsn = r.le(8, "end LSN");
+    check_lsns(t.commit_lsn, t.end_lsn, lsn_at);
+    t.commit_time = static_cast<std::int64_t>(r.le(8, "commit timestamp"));
+    r.le(4, "change count");
+    return t;
+}
+
 message open(byte_view f, const signing::public_key &key) {
     verify(f, key);
     return decode(f);

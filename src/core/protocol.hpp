@@ -163,6 +163,11 @@ void verify(byte_view frame, const signing::public_key &key);
 
 // Decodes the structure WITHOUT checking the signature (tests, tools). Receivers use open().
 message decode(byte_view frame);
+// A transaction message's fixed fields (region, xid, LSNs, commit time) without its changes,
+// which stay empty: for a receiver that hands the whole message on (meridian-replicator passes
+// it to meridian.apply_transaction, which decodes it all). Header checks as decode(); no
+// signature check. Throws protocol_error.
+transaction peek_transaction(byte_view frame);
 // verify(frame, key), then decode(frame).
 message open(byte_view frame, const signing::public_key &key);
 

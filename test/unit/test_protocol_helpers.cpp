@@ -38,3 +38,33 @@ TEST(ProtocolHelpers, LsnText) {
     for (std::uint64_t v : {1ull, 0xFFFFFFFFull, 0x100000000ull, 0xDEADBEEF00000001ull})
         EXPECT_EQ(parse_lsn(format_lsn(v)), std::optional<std::uint64_t>(v));
 }
+
+TEST(ProtocolPeek, ReadsTheFixedFieldsOnly) {
+    using namespace meridian::protocol;
+    transaction t;
+    t.region = "us-east";
+    t.xid = 7;
+    t.commit_lsn = 0x100;
+    t.end_lsn = 0x180;
+    t.commit_time = 42;
+    row_change c;
+    c.op = operation::remove;
+    c.schema = "public";
+    c.table = "items";
+    c.key[0] = 1;
+    t.changes.push_back(c);
+    auto key = meridian::signing::secret_key::generate();
+    auto bytes = encode(t, key);
+    transaction p = peek_transaction(byte_view(bytes));
+    EXPECT_EQ(p.region, "us-east");
+    EXPECT_EQ(p.xid, 7u);
+    EXPECT_EQ(p.commit_lsn, 0x100u);
+    EXPECT_EQ(p.end_lsn, 0x180u);
+    EXPECT_EQ(p.commit_time, 42);
+    EXPECT_TRUE(p.changes.empty());
+    bytes.resize(20);
+    EXPECT_THROW(peek_transaction(byte_view(bytes)), protocol_error);
+    heartbeat h{"us-east", 0x200, 5};
+    auto hb = encode(h, key);
+    EXPECT_THROW(peek_transaction(byte_view(hb)), protocol_error);
+}
