@@ -1,5 +1,7 @@
 #include "log.hpp"
 
+#include "core/error.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -36,6 +38,17 @@ void log_line(const std::string &message) {
     std::fprintf(stderr, "%s.%03d UTC meridian-replicator[%s]: %s\n", stamp, ms,
                  region_tag.empty() ? "-" : region_tag.c_str(), line.c_str());
     std::fflush(stderr);
+}
+
+std::string describe(const std::exception &e) {
+    std::string s = e.what();
+    if (auto *m = dynamic_cast<const meridian::error *>(&e)) {
+        if (!m->detail().empty())
+            s += " (" + m->detail() + ")";
+        if (!m->hint().empty())
+            s += " HINT: " + m->hint();
+    }
+    return s;
 }
 
 }  // namespace meridian::replicator

@@ -70,7 +70,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     try {
-        if (cmd == "--local" || cmd.rfind("--local=", 0) == 0) {
+        if (cmd.rfind("--", 0) == 0) {
             supervisor_settings settings;
             for (int i = 1; i < argc; i++) {
                 std::string a = argv[i];
@@ -98,6 +98,11 @@ int main(int argc, char **argv) {
                     usage(stderr);
                     return exit_usage;
                 }
+            }
+            if (settings.local_conninfo.empty()) {
+                std::fprintf(stderr, "meridian-replicator: --local CONNINFO is required\n");
+                usage(stderr);
+                return exit_usage;
             }
             struct sigaction sa {};
             sa.sa_handler = on_shutdown_signal;

@@ -74,14 +74,8 @@ void peer_stream::run() {
         std::string why;
         try {
             session();
-        } catch (const protocol::protocol_error &e) {
-            why = std::string(e.what()) + (e.detail().empty() ? "" : " (" + e.detail() + ")");
-        } catch (const meridian::error &e) {
-            why = std::string(e.what()) + (e.detail().empty() ? "" : " (" + e.detail() + ")");
-        } catch (const pq_error &e) {
-            why = e.what();
         } catch (const std::exception &e) {
-            why = e.what();
+            why = describe(e);
         }
         board_.update(peer_.name, [&](peer_state &s) {
             s.connected = false;

@@ -18,18 +18,6 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-std::string describe(const std::exception &e) {
-    if (auto *m = dynamic_cast<const meridian::error *>(&e)) {
-        std::string s = m->what();
-        if (!m->detail().empty())
-            s += " (" + m->detail() + ")";
-        if (!m->hint().empty())
-            s += " HINT: " + m->hint();
-        return s;
-    }
-    return e.what();
-}
-
 class supervisor {
 public:
     supervisor(const supervisor_settings &s, const std::atomic<bool> &shutdown) : settings_(s), shutdown_(shutdown) {}

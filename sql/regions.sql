@@ -32,6 +32,8 @@ SELECT meridian.create_region(name => 'ap-south', conninfo => 'host=10.0.0.3 dbn
 SELECT meridian.create_region('a', '');
 SELECT meridian.create_region(repeat('x', 63), 'host=x');
 SELECT name, conninfo, encode(public_key, 'hex') AS public_key, is_local FROM meridian.regions ORDER BY name;
+-- Names that map to the same replication slot ("-" becomes "_") are refused.
+SELECT meridian.create_region('us_east', 'host=x');
 SELECT pg_temp.sqlstate_of(q) FROM (VALUES
     ($$SELECT meridian.create_region('us-east', 'host=other')$$),
     ($$SELECT meridian.create_region('US-East', 'host=x')$$),

@@ -216,8 +216,8 @@ void check_lsns(std::uint64_t commit_lsn, std::uint64_t end_lsn, std::size_t at)
         fail(reason::bad_field, at, "end LSN is not after the commit LSN");
 }
 
-transaction decode_transaction(const std::uint8_t *data, std::size_t length) {
-    reader r(data, header_size, length - sig_size);
+// A transaction's fixed fields, before its change count.
+transaction read_transaction_fields(reader &r) {
     transaction t;
     t.region = r.name("region name");
     t.xid = static_cast<std::uint32_t>(r.le(4, "xid"));
@@ -226,6 +226,12 @@ transaction decode_transaction(const std::uint8_t *data, std::size_t length) {
     t.end_lsn = r.le(8, "end LSN");
     check_lsns(t.commit_lsn, t.end_lsn, lsn_at);
     t.commit_time = static_cast<std::int64_t>(r.le(8, "commit timestamp"));
+    return t;
+}
+
+transaction decode_transaction(const std::uint8_t *data, std::size_t length) {
+    reader r(data, header_size, length - sig_size);
+    transaction t = read_transaction_fields(r);
     std::size_t count_at = r.pos();
     std::uint32_t count = static_cast<std::uint32_t>(r.le(4, "change count"));
     if (count > r.left() / min_change_size)
@@ -396,14 +402,7 @@ transaction peek_transaction(byte_view f) {
     if (h.kind != kind::transaction)
         fail(reason::unknown_kind, 1, "not a transaction message");
     reader r(f.data, header_size, h.length - sig_size);
-    transaction t;
-    t.region = r.name("region name");
-    t.xid = static_cast<std::uint32_t>(r.le(4, "xid"));
-    std::size_t lsn_at = r.pos();
-    t.commit_lsn = r.le(8, "commit LSN");
-    t.end_lsn = r.le(8, "end LSN");
-    check_lsns(t.commit_lsn, t.end_lsn, lsn_at);
-    t.commit_time = static_cast<std::int64_t>(r.le(8, "commit timestamp"));
+    transaction t = read_transaction_fields(r);
     r.le(4, "change count");
     return t;
 }

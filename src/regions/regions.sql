@@ -67,6 +67,14 @@ BEGIN
     IF EXISTS (SELECT FROM meridian.regions r WHERE r.name = create_region.name) THEN
         RAISE EXCEPTION 'region "%" already exists', name USING ERRCODE = 'duplicate_object';
     END IF;
+    -- A peer streams from the slot named after this region with "-" as "_" (slot names allow no
+    -- "-"): two regions with the same slot name would take each other's changes.
+    IF EXISTS (SELECT FROM meridian.regions r WHERE replace(r.name, '-', '_') = replace(create_region.name, '-', '_')) THEN
+        RAISE EXCEPTION 'region name "%" collides with region "%"', name,
+            (SELECT r.name FROM meridian.regions r WHERE replace(r.name, '-', '_') = replace(create_region.name, '-', '_'))
+            USING ERRCODE = 'duplicate_object',
+            DETAIL = format('Both would use the replication slot "%s" ("-" becomes "_" in slot names).', replace(name, '-', '_'));
+    END IF;
     INSERT INTO meridian.regions (name, conninfo, public_key) VALUES (name, conninfo, public_key);
     PERFORM meridian.replication_catalog_changed();
 END $$;
