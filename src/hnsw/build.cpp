@@ -125,8 +125,11 @@ int thread_count() {
 
 // hnswlib's pruning can leave a few elements with no incoming link (more often with small m). Before
 // the graph is written, every element that a search from the entry point cannot reach is linked
-// from a reachable element among its own level-0 neighbors: appended when that list has room,
-// otherwise in place of its last (farthest) entry, whose reachability the next round checks.
+// from a reachable element: one of its own level-0 neighbors, appended when that list has room,
+// otherwise in place of its last (farthest) entry, whose reachability the next round checks. An
+// element none of whose neighbors is reachable (an island of unreached elements pointing at each
+// other) is appended to the nearest reachable element whose list has room: appending cuts
+// nothing, so the island is reached through it.
 void repair_reachability(hnswlib::HierarchicalNSW<float> &g, const std::vector<std::uint32_t> &next_dup) {
     const std::size_t n = g.cur_element_count;
     const std::size_t cap0 = g.maxM0_;
@@ -183,6 +186,30 @@ void repair_reachability(hnswlib::HierarchicalNSW<float> &g, const std::vector<s
                 changed = true;
                 break;
             }
+            if (seen[u])
+                continue;
+            const void *x = g.getDataByInternalId(u);
+            std::uint32_t best = invalid_id;
+            float best_d = 0;
+            for (std::uint32_t r = 0; r < n; r++) {
+                if (!seen[r] || g.getListCount(g.get_linklist0(r)) >= cap0)
+                    continue;
+                float d = g.fstdistfunc_(x, g.getDataByInternalId(r), g.dist_func_param_);
+                if (best == invalid_id || d < best_d) {
+                    best = r;
+                    best_d = d;
+                }
+            }
+            if (best == invalid_id)
+                continue;  // every reachable list is full: left to hnsw_check to report
+            auto *bl = g.get_linklist0(best);
+            std::uint32_t bc = g.getListCount(bl);
+            reinterpret_cast<std::uint32_t *>(bl + 1)[bc] = u;
+            g.setListCount(bl, static_cast<unsigned short>(bc + 1));
+            seen[u] = 1;
+            std::vector<std::uint32_t> more{u};
+            visit_from(more);
+            changed = true;
         }
         if (!changed)
             break;
