@@ -17,7 +17,7 @@ DATA_built   = extension/meridian--$(EXTVERSION).sql
 SQL_PARTS    = src/module.sql $(sort $(wildcard src/vector/*.sql)) $(sort $(wildcard src/hnsw/*.sql)) \
                $(sort $(wildcard src/ids/*.sql)) \
                $(sort $(wildcard src/regions/*.sql)) $(sort $(wildcard src/decoding/*.sql)) \
-               $(sort $(wildcard src/apply/*.sql))
+               $(sort $(wildcard src/apply/*.sql)) $(sort $(wildcard src/consistency/*.sql))
 
 SRCS         = $(sort $(wildcard src/*.cpp src/*/*.cpp))
 OBJS         = $(SRCS:.cpp=.o)
@@ -35,10 +35,11 @@ PG_CONFIG   ?= pg_config
 # No JIT bitcode for C++ objects: it would need clang at install time and buys nothing here.
 override with_llvm = no
 
-PG_CPPFLAGS  = -I$(srcdir)/src
+PG_CPPFLAGS  = -I$(srcdir)/src -I$(shell $(PG_CONFIG) --includedir 2>/dev/null)
 # -MMD -MP: objects depend on the headers they include (PGXS does not track them by itself).
 PG_CXXFLAGS  = -std=c++17 -O3 -fno-omit-frame-pointer -Wno-register -Wno-missing-field-initializers -MMD -MP
-SHLIB_LINK   = -lstdc++ -lxxhash -lsodium -lm -pthread
+# libpq: strong reads ask the peer regions for their positions (src/consistency/peer_connections.cpp).
+SHLIB_LINK   = -lstdc++ -lxxhash -lsodium -lpq -lm -pthread
 EXTRA_CLEAN  = extension/meridian--$(EXTVERSION).sql $(OBJS:.o=.d)
 
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)

@@ -138,9 +138,11 @@ else
   outdir="$run/regress"
   rm -rf "$outdir"; mkdir -p "$outdir"
   scripts/cluster.sh destroy "$regress_cluster"
-  # Logical decoding (the output plugin's tests) and commit timestamps (last-writer-wins apply).
+  # Logical decoding (the output plugin's tests), commit timestamps (last-writer-wins apply) and
+  # meridian preloaded (the consistency test needs its shared memory).
   scripts/cluster.sh start "$regress_cluster" "$regress_port" 'wal_level = logical' \
     'track_commit_timestamp = on' 'max_replication_slots = 10' 'max_wal_senders = 10' \
+    "shared_preload_libraries = 'meridian'" \
     || fail "starting the regress cluster on port $regress_port"
   note "cluster $regress_cluster on 127.0.0.1:$regress_port (data and server.log in .run/$regress_cluster)"
   eval "$(scripts/cluster.sh env "$regress_cluster")"

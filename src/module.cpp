@@ -16,9 +16,13 @@ void register_gucs();
 namespace meridian::apply {
 void register_gucs();
 }
+namespace meridian::consistency {
+void register_gucs();  // also its hooks and, while preloading, its shared memory
+}
 
 extern "C" void _PG_init(void) {
     meridian::hnsw::register_gucs();
     meridian::regions::register_gucs();
     meridian::apply::register_gucs();
+    meridian::consistency::register_gucs();
 }

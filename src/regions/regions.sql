@@ -105,6 +105,9 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'region "%" does not exist', name USING ERRCODE = 'undefined_object';
     END IF;
+    -- Its progress in shared memory (src/consistency) goes too; not transactional, harmless if
+    -- this rolls back (the replicator notes it again with the next heartbeat).
+    PERFORM meridian.forget_peer_progress(name);
     PERFORM meridian.replication_catalog_changed();
 END $$;
 COMMENT ON FUNCTION meridian.drop_region(text) IS 'removes a region from the catalog (its progress row goes with it)';
@@ -162,6 +165,11 @@ BEGIN
     END IF;
     IF NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = tbl AND t.tgname = 'meridian_tombstone' AND t.tgenabled = 'A') THEN
         EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER meridian_tombstone', tbl);
+    END IF;
+    -- Writes wait for the write quorum at commit (src/consistency, docs/consistency.md); this marks
+    -- the transactions that need it. Not fired by the replicator (session_replication_role = replica).
+    IF NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = tbl AND t.tgname = 'meridian_quorum_write') THEN
+        EXECUTE format('CREATE TRIGGER meridian_quorum_write AFTER INSERT OR UPDATE OR DELETE ON %s FOR EACH STATEMENT EXECUTE FUNCTION meridian.note_replicated_write()', tbl);
     END IF;
 END $$;
 COMMENT ON FUNCTION meridian.replicate_table(regclass) IS

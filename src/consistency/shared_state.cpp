@@ -1,0 +1,213 @@
+// Per-peer progress in shared memory, written by meridian-replicator through
+// meridian.note_peer_progress() and read by every backend that serves a bounded or strong read
+// (reads.cpp) and by meridian.region_status (meridian.peer_freshness()). A condition variable is
+// broadcast on every change, so waiting reads wake as soon as the data they wait for is applied.
+// Shared memory exists only with shared_preload_libraries = 'meridian'; without it the functions
+// say so and bounded/strong reads fail with a hint.
+#include "consistency/consistency.hpp"
+
+#include <cstring>
+
+extern "C" {
+#include "funcapi.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/builtins.h"
+#include "utils/pg_lsn.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(meridian_note_peer_progress);
+PG_FUNCTION_INFO_V1(meridian_peer_freshness);
+PG_FUNCTION_INFO_V1(meridian_forget_peer_progress);
+}
+
+namespace meridian::consistency {
+
+namespace {
+
+constexpr int max_peers = 64;  // distinct peer names noted since the server started
+
+struct peer_slot {
+    char name[NAMEDATALEN];
+    XLogRecPtr applied_through;
+    TimestampTz watermark;
+    TimestampTz heartbeat_at;
+};
+
+struct shared_state {
+    slock_t mutex;  // guards used and peers (short, non-blocking sections only)
+    ConditionVariable changed;
+    int used;
+    peer_slot peers[max_peers];
+};
+
+shared_state *state = nullptr;
+shmem_request_hook_type previous_request = nullptr;
+shmem_startup_hook_type previous_startup = nullptr;
+
+void on_shmem_request() {
+    if (previous_request)
+        previous_request();
+    RequestAddinShmemSpace(MAXALIGN(sizeof(shared_state)));
+}
+
+void on_shmem_startup() {
+    if (previous_startup)
+        previous_startup();
+    LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+    bool found = false;
+    state = static_cast<shared_state *>(ShmemInitStruct("meridian peer progress", sizeof(shared_state), &found));
+    if (!found) {
+        std::memset(state, 0, sizeof(shared_state));
+        SpinLockInit(&state->mutex);
+        ConditionVariableInit(&state->changed);
+    }
+    LWLockRelease(AddinShmemInitLock);
+}
+
+void require_shared_state() {
+    if (!state)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("meridian is not loaded through shared_preload_libraries"),
+                        errdetail("Peer progress, bounded and strong reads live in shared memory."),
+                        errhint("Add meridian to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+}  // namespace
+
+void request_shared_state() {
+    previous_request = shmem_request_hook;
+    shmem_request_hook = on_shmem_request;
+    previous_startup = shmem_startup_hook;
+    shmem_startup_hook = on_shmem_startup;
+}
+
+bool shared_state_available() { return state != nullptr; }
+
+peer_progress progress_of(const char *region) {
+    peer_progress p;
+    if (!state)
+        return p;
+    SpinLockAcquire(&state->mutex);
+    for (int i = 0; i < state->used; i++) {
+        const peer_slot &s = state->peers[i];
+        if (std::strcmp(s.name, region) == 0) {
+            p.known = true;
+            p.applied_through = s.applied_through;
+            p.watermark = s.watermark;
+            p.heartbeat_at = s.heartbeat_at;
+            break;
+        }
+    }
+    SpinLockRelease(&state->mutex);
+    return p;
+}
+
+ConditionVariable *progress_changed() {
+    require_shared_state();
+    return &state->changed;
+}
+
+}  // namespace meridian::consistency
+
+using namespace meridian::consistency;
+
+// meridian.note_peer_progress(region text, applied_through pg_lsn, watermark timestamptz) -> boolean
+// Called by meridian-replicator's apply session after it applied a peer's heartbeat: every change
+// of the peer before applied_through is applied and visible here, and every commit of the peer
+// before watermark (local clock, NULL when not known) too. Positions never move backwards.
+// Returns false when shared memory is not available (not preloaded): nothing is recorded.
+Datum meridian_note_peer_progress(PG_FUNCTION_ARGS) {
+    if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("region and applied_through must not be null")));
+    if (!state)
+        PG_RETURN_BOOL(false);
+    char *region = text_to_cstring(PG_GETARG_TEXT_PP(0));
+    if (std::strlen(region) >= NAMEDATALEN)
+        ereport(ERROR, (errcode(ERRCODE_NAME_TOO_LONG), errmsg("region name \"%s\" is too long", region)));
+    XLogRecPtr through = PG_GETARG_LSN(1);
+    TimestampTz watermark = PG_ARGISNULL(2) ? 0 : PG_GETARG_TIMESTAMPTZ(2);
+    TimestampTz now = GetCurrentTimestamp();
+
+    bool full = false;
+    SpinLockAcquire(&state->mutex);
+    peer_slot *slot = nullptr;
+    for (int i = 0; i < state->used && !slot; i++)
+        if (std::strcmp(state->peers[i].name, region) == 0)
+            slot = &state->peers[i];
+    if (!slot && state->used < max_peers) {
+        slot = &state->peers[state->used++];
+        std::memset(slot, 0, sizeof *slot);
+        std::strcpy(slot->name, region);
+    }
+    if (slot) {
+        if (through > slot->applied_through)
+            slot->applied_through = through;
+        if (watermark > slot->watermark)
+            slot->watermark = watermark;
+        slot->heartbeat_at = now;
+    } else {
+        full = true;
+    }
+    SpinLockRelease(&state->mutex);
+    if (full)
+        ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                        errmsg("too many peer regions noted since the server started (at most %d)", max_peers),
+                        errhint("Restart the server to forget dropped regions.")));
+    ConditionVariableBroadcast(&state->changed);
+    PG_RETURN_BOOL(true);
+}
+
+// meridian.peer_freshness() -> setof (region, applied_through, watermark, heartbeat_at,
+// staleness_ms, unavailable), one row per noted peer, for meridian.region_status. Empty without
+// shared memory.
+Datum meridian_peer_freshness(PG_FUNCTION_ARGS) {
+    ReturnSetInfo *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+    InitMaterializedSRF(fcinfo, 0);
+    if (!state)
+        return static_cast<Datum>(0);
+    peer_slot copy[max_peers];
+    SpinLockAcquire(&state->mutex);
+    int n = state->used;
+    std::memcpy(copy, state->peers, sizeof(peer_slot) * n);
+    SpinLockRelease(&state->mutex);
+    TimestampTz now = GetCurrentTimestamp();
+    for (int i = 0; i < n; i++) {
+        Datum values[6];
+        bool nulls[6] = {false, false, false, false, false, false};
+        values[0] = CStringGetTextDatum(copy[i].name);
+        values[1] = LSNGetDatum(copy[i].applied_through);
+        if (copy[i].watermark) {
+            values[2] = TimestampTzGetDatum(copy[i].watermark);
+            values[4] = Float8GetDatum(static_cast<double>(now - copy[i].watermark) / 1000.0);
+        } else {
+            nulls[2] = nulls[4] = true;
+        }
+        values[3] = TimestampTzGetDatum(copy[i].heartbeat_at);
+        values[5] = BoolGetDatum(now - copy[i].heartbeat_at > static_cast<TimestampTz>(heartbeat_timeout_ms) * 1000);
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+    }
+    return static_cast<Datum>(0);
+}
+
+// meridian.forget_peer_progress(region text) -> boolean: drops what was noted about a peer
+// (meridian.drop_region calls it); true when there was something to drop.
+Datum meridian_forget_peer_progress(PG_FUNCTION_ARGS) {
+    if (!state)
+        PG_RETURN_BOOL(false);
+    char *region = text_to_cstring(PG_GETARG_TEXT_PP(0));
+    bool found = false;
+    SpinLockAcquire(&state->mutex);
+    for (int i = 0; i < state->used; i++)
+        if (std::strcmp(state->peers[i].name, region) == 0) {
+            state->peers[i] = state->peers[--state->used];
+            found = true;
+            break;
+        }
+    SpinLockRelease(&state->mutex);
+    if (found)
+        ConditionVariableBroadcast(&state->changed);
+    PG_RETURN_BOOL(found);
+}
