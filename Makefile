@@ -38,7 +38,7 @@ override with_llvm = no
 PG_CPPFLAGS  = -I$(srcdir)/src -I$(shell $(PG_CONFIG) --includedir 2>/dev/null)
 # -MMD -MP: objects depend on the headers they include (PGXS does not track them by itself).
 PG_CXXFLAGS  = -std=c++17 -O3 -fno-omit-frame-pointer -Wno-register -Wno-missing-field-initializers -MMD -MP
-# libpq: strong reads ask the peer regions for their positions (src/consistency/peer_connections.cpp).
+# libpq: strong reads ask the peer regions for their positions (src/consistency/peer_positions.cpp).
 SHLIB_LINK   = -lstdc++ -lxxhash -lsodium -lpq -lm -pthread
 EXTRA_CLEAN  = extension/meridian--$(EXTVERSION).sql $(OBJS:.o=.d)
 

@@ -38,7 +38,7 @@ void usage(std::FILE *out) {
                "                          local one and the peers' keys are read from its meridian.regions.\n"
                "                          Runs in the foreground, one log line per event on stderr, until\n"
                "                          SIGTERM or SIGINT.\n"
-               "  --heartbeat-interval MS how often this region writes a heartbeat (default 100)\n"
+               "  --heartbeat-interval MS how often this region writes a heartbeat (default 10)\n"
                "\n"
                "  keygen FILE   write a new Ed25519 signing key to FILE (mode 0600; an existing file is\n"
                "                never overwritten) and print its public key in hex on stdout.\n"

@@ -2,8 +2,11 @@
 // and the supervisor, which publishes it to meridian.region_progress.
 #pragma once
 
+#include "core/clock_bound.hpp"
+
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <string>
 
@@ -33,11 +36,28 @@ public:
     void forget(const std::string &peer) {
         std::lock_guard<std::mutex> g(m_);
         peers_.erase(peer);
+        clocks_.erase(peer);
+    }
+
+    // Clock samples of a peer (peer_clock) and the local time a peer's timestamp is at the latest
+    // (the stream, for watermarks); all times in microseconds since 2000-01-01 (TimestampTz).
+    void add_clock_sample(const std::string &peer, std::int64_t sent_local, std::int64_t peer_clock) {
+        std::lock_guard<std::mutex> g(m_);
+        clocks_[peer].add_sample(sent_local, peer_clock);
+    }
+    std::optional<std::int64_t> peer_time_to_local(const std::string &peer, std::int64_t peer_time,
+                                                   std::int64_t now_local) const {
+        std::lock_guard<std::mutex> g(m_);
+        auto it = clocks_.find(peer);
+        if (it == clocks_.end())
+            return std::nullopt;
+        return it->second.to_local_lower(peer_time, now_local);
     }
 
 private:
     mutable std::mutex m_;
     std::map<std::string, peer_state> peers_;
+    std::map<std::string, clockbound::offset_bound> clocks_;
 };
 
 }  // namespace meridian::replicator

@@ -4,6 +4,7 @@
 #include "core/error.hpp"
 #include "core/walstream.hpp"
 #include "log.hpp"
+#include "peer_clock.hpp"
 #include "peer_stream.hpp"
 #include "pq.hpp"
 
@@ -40,6 +41,7 @@ public:
         }
         log_line("shutting down");
         streams_.clear();  // stops and joins every stream
+        clocks_.clear();
         try {
             if (!local_.is_open())
                 connect();
@@ -98,6 +100,7 @@ private:
             if (!local_region_.empty())
                 log_line("the local region changed from " + local_region_ + " to " + c.local + ": restarting every stream");
             streams_.clear();
+            clocks_.clear();
             local_region_ = c.local;
             set_log_region(c.local);
             log_line("local region " + c.local + ", " + std::to_string(c.peers.size()) + " peer(s)");
@@ -109,6 +112,7 @@ private:
                 std::string name = it->first;
                 log_line("region " + name + (p == c.peers.end() ? " was dropped" : " changed") + ": stopping its stream");
                 it = streams_.erase(it);  // joins the stream's thread
+                clocks_.erase(name);
                 board_.forget(name);
                 published_.erase(name);
             } else {
@@ -121,8 +125,31 @@ private:
             stream_settings s;
             s.local_conninfo = settings_.local_conninfo;
             s.local_region = c.local;
+            clocks_.emplace(p.name, std::make_unique<peer_clock>(p.name, p.conninfo, c.local, board_, shutdown_));
             streams_.emplace(p.name, std::make_unique<peer_stream>(s, p, board_, shutdown_));
         }
+        keep_synchronous_standby_names(c);
+    }
+
+    // Quorum writes (docs/consistency.md): synchronous_standby_names = 'ANY w-1 ("peer", ...)', the
+    // peers' replicators streaming with application_name = their region. ALTER SYSTEM cannot run
+    // in a function, so the replicator, not meridian.set_write_quorum, applies it.
+    void keep_synchronous_standby_names(const region_catalog &c) {
+        result r = local_.exec("SELECT meridian.write_quorum(), current_setting('synchronous_standby_names')");
+        int w = std::stoi(value(r, 0, 0));
+        std::string current = value(r, 0, 1);
+        std::string wanted;
+        if (w > 1 && !c.peers.empty()) {
+            wanted = "ANY " + std::to_string(std::min<std::size_t>(w - 1, c.peers.size())) + " (";
+            for (std::size_t i = 0; i < c.peers.size(); i++)
+                wanted += (i ? ", \"" : "\"") + c.peers[i].name + "\"";  // names: [a-z0-9_-] only
+            wanted += ")";
+        }
+        if (wanted == current)
+            return;
+        local_.exec("ALTER SYSTEM SET synchronous_standby_names = '" + wanted + "'", PGRES_COMMAND_OK);
+        local_.exec("SELECT pg_catalog.pg_reload_conf()");
+        log_line("write quorum " + std::to_string(w) + ": synchronous_standby_names set to '" + wanted + "'");
     }
 
     void publish_progress(bool all_disconnected) {
@@ -174,6 +201,7 @@ private:
     std::string local_region_;
     status_board board_;
     std::map<std::string, std::unique_ptr<peer_stream>> streams_;
+    std::map<std::string, std::unique_ptr<peer_clock>> clocks_;
     std::map<std::string, std::uint64_t> published_;
 };
 
