@@ -6,6 +6,7 @@
 #   make demo                the local Fashion-MNIST demo
 #   make bench               the Fashion-MNIST (hnsw) benchmark of BENCHMARKS.md
 #   make bench-replication   the replication benchmark of BENCHMARKS.md
+#   make bench-consistency   the consistency benchmark (issue 4: quorum writes, bounded and strong reads over a simulated WAN)
 
 EXTVERSION   = 0.1.0
 MODULE_big   = meridian
@@ -45,7 +46,7 @@ EXTRA_CLEAN  = extension/meridian--$(EXTVERSION).sql $(OBJS:.o=.d)
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(PGXS),)
 include $(PGXS)
-else ifeq ($(filter test demo bench bench-replication,$(MAKECMDGOALS)),)
+else ifeq ($(filter test demo bench bench-replication bench-consistency,$(MAKECMDGOALS)),)
 # On a fresh machine only `make test`, `make demo` and `make bench` can run: they install PostgreSQL.
 $(error pg_config not found: run scripts/install-deps.sh first (make test and make demo do it themselves))
 endif
@@ -66,7 +67,7 @@ replicator:
 install-replicator: replicator
 	$(INSTALL_PROGRAM) $(REPLICATOR_BUILD)/replicator/meridian-replicator '$(DESTDIR)$(bindir)/meridian-replicator'
 
-.PHONY: test demo bench bench-replication unit prove_installcheck replicator install-replicator
+.PHONY: test demo bench bench-replication bench-consistency unit prove_installcheck replicator install-replicator
 # The TAP tests alone, against the installed extension (TESTDIR is the current directory).
 prove_installcheck:
 	$(prove_installcheck)
@@ -78,3 +79,5 @@ bench:
 	scripts/bench.sh
 bench-replication:
 	scripts/bench-replication.sh
+bench-consistency:
+	scripts/bench-consistency.sh
