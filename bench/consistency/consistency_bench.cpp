@@ -1,0 +1,473 @@
+// consistency-bench: the consistency benchmark of issue 4 §5 (scripts/bench-consistency.sh runs it).
+//
+//   consistency-bench load --conninfo CI [--data DIR] [--batch 1000]
+//       Loads the 60,000 Fashion-MNIST training images into items (n int, embedding vector(784))
+//       of one region, one COPY per transaction of --batch rows (synchronous_commit = local), so
+//       the replicators carry them to the other regions.
+//
+//   consistency-bench measure --out DIR --region NAME=CONNINFO [--region ...] --control PORT
+//       --minority NAME --minority-links L1,L2,... [--queries 1000] [--ef auto|N]
+//       [--writers 16] [--write-seconds 10] [--partition-seconds 5] [--data DIR]
+//       1. ef_search: the smallest of 40, 60, 80, 120, 200, 400 whose recall@10 over the queries
+//          (eventual reads in the first region) is >= 0.99, unless --ef N;
+//       2. per region: one pass of k-NN queries at each read consistency (eventual = local,
+//          bounded with max_staleness 200 ms, strong), after one warm-up pass: avg and p99 latency
+//          at the client, recall@10, failed queries;
+//       3. per region: quorum writes (synchronous_commit = on) from --writers clients for
+//          --write-seconds: commits/s, commit latency avg/p99, failed writes;
+//       4. a partition: the minority region's links (wan-proxy control port) are cut for
+//          --partition-seconds while both sides run an eventual reader, a bounded reader and two
+//          quorum writers; errors and operations that started inside the partition, per side;
+//          then how long after the heal every region has the same meridian.table_checksum.
+//       Prints a markdown report on stdout.
+#include "../dataset.hpp"
+#include "../pg.hpp"
+#include "../util.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace {
+
+using bench::Conn;
+using bench::FashionMnist;
+using bench::GroundTruth;
+using bench::Stopwatch;
+using clock_type = std::chrono::steady_clock;
+
+std::string fmt(const char *f, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, f, v);
+    return buf;
+}
+
+// ---------------------------------------------------------------------------------------- load
+
+void load(const bench::Args &a) {
+    const std::string ci = a.str("conninfo", "");
+    const long batch = a.num("batch", 1000);
+    FashionMnist fm = bench::load_fashion_mnist(a.str("data", "/usr/share/datasets/fashion-mnist"), false);
+    Conn c(ci);
+    c.exec("SET synchronous_commit = local");
+    Stopwatch sw;
+    std::string buf;
+    for (std::size_t first = 0; first < fm.train.n; first += static_cast<std::size_t>(batch)) {
+        const std::size_t end = std::min(fm.train.n, first + static_cast<std::size_t>(batch));
+        c.exec("BEGIN");
+        bench::Result r(PQexec(c.get(), "COPY items (n, embedding) FROM STDIN"));
+        if (PQresultStatus(r.get()) != PGRES_COPY_IN)
+            throw std::runtime_error(std::string("COPY: ") + PQerrorMessage(c.get()));
+        buf.clear();
+        for (std::size_t i = first; i < end; ++i) {
+            buf += std::to_string(i);
+            buf += "\t[";
+            const std::uint8_t *p = fm.train.row(i);
+            for (int d = 0; d < fm.train.dim; ++d) {
+                if (d) buf.push_back(',');
+                buf += std::to_string(p[d]);
+            }
+            buf += "]\n";
+        }
+        if (PQputCopyData(c.get(), buf.data(), static_cast<int>(buf.size())) != 1 || PQputCopyEnd(c.get(), nullptr) != 1)
+            throw std::runtime_error(std::string("COPY: ") + PQerrorMessage(c.get()));
+        bench::Result done(PQgetResult(c.get()));
+        if (PQresultStatus(done.get()) != PGRES_COMMAND_OK)
+            throw std::runtime_error(std::string("COPY: ") + PQresultErrorMessage(done.get()));
+        while (PGresult *extra = PQgetResult(c.get())) PQclear(extra);
+        c.exec("COMMIT");
+    }
+    std::fprintf(stderr, "loaded %zu rows in %.1f s\n", fm.train.n, sw.seconds());
+}
+
+// ------------------------------------------------------------------------------------- measure
+
+struct region {
+    std::string name, conninfo;
+};
+
+// One client session: a connection with its settings and a prepared k-NN query and insert.
+class session {
+public:
+    session(const std::string &conninfo, const std::vector<std::string> &settings) : c_(conninfo) {
+        for (const auto &s : settings) c_.exec(s);
+        vec_oid_ = bench::vector_type_oid(c_);
+        c_.prepare("knn", "SELECT n FROM items ORDER BY embedding <-> $1 LIMIT 10", {vec_oid_});
+        c_.prepare("ins", "INSERT INTO items (n, embedding) VALUES ($1, $2)", {INT4OID_, vec_oid_});
+    }
+    // Runs the query; on failure returns false and sets sqlstate.
+    bool knn(const float *v, std::vector<std::int64_t> &ids, std::string &sqlstate) {
+        param_.clear();
+        bench::encode_vector_binary(v, bench::kDim, param_);
+        const char *values[1] = {param_.data()};
+        int lengths[1] = {static_cast<int>(param_.size())};
+        int formats[1] = {1};
+        bench::Result r(PQexecPrepared(c_.get(), "knn", 1, values, lengths, formats, 0));
+        ids.clear();
+        if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) return failed(r.get(), sqlstate);
+        for (int i = 0; i < PQntuples(r.get()); ++i) ids.push_back(std::atoll(PQgetvalue(r.get(), i, 0)));
+        return true;
+    }
+    bool insert(int n, const float *v, std::string &sqlstate) {
+        param_.clear();
+        bench::encode_vector_binary(v, bench::kDim, param_);
+        std::string ns = std::to_string(n);
+        const char *values[2] = {ns.c_str(), param_.data()};
+        int lengths[2] = {0, static_cast<int>(param_.size())};
+        int formats[2] = {0, 1};
+        bench::Result r(PQexecPrepared(c_.get(), "ins", 2, values, lengths, formats, 0));
+        if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) return failed(r.get(), sqlstate);
+        return true;
+    }
+    Conn &conn() { return c_; }
+
+private:
+    static constexpr Oid INT4OID_ = 23;
+    bool failed(PGresult *r, std::string &sqlstate) {
+        const char *s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        sqlstate = s ? s : (PQstatus(c_.get()) == CONNECTION_OK ? "?????" : "conn");
+        if (std::getenv("BENCH_VERBOSE")) std::fprintf(stderr, "error: %s", PQresultErrorMessage(r));
+        return false;
+    }
+    Conn c_;
+    Oid vec_oid_ = 0;
+    std::string param_;
+};
+
+std::vector<std::string> level_settings(const std::string &level, int ef) {
+    return {"SET hnsw.ef_search = " + std::to_string(ef), "SET meridian.read_consistency = " + level,
+            "SET meridian.max_staleness = '200ms'"};
+}
+
+struct read_result {
+    double avg_ms = 0, p99_ms = 0, recall = 0;
+    std::size_t ok = 0, failed = 0;
+    std::map<std::string, int> errors;
+};
+
+read_result read_pass(const region &r, const std::string &level, int ef, const FashionMnist &fm, const GroundTruth &gt,
+                      bool warmup) {
+    session s(r.conninfo, level_settings(level, ef));
+    std::vector<float> v(bench::kDim);
+    std::vector<std::int64_t> ids;
+    std::string state;
+    if (warmup)
+        for (std::size_t q = 0; q < gt.nq; ++q) {
+            fm.test.to_float(q, v.data());
+            s.knn(v.data(), ids, state);
+        }
+    read_result out;
+    std::vector<double> lat;
+    double sum = 0;
+    for (std::size_t q = 0; q < gt.nq; ++q) {
+        fm.test.to_float(q, v.data());
+        Stopwatch one;
+        bool ok = s.knn(v.data(), ids, state);
+        double ms = one.seconds() * 1e3;
+        if (!ok) {
+            out.failed++;
+            out.errors[state]++;
+            continue;
+        }
+        out.ok++;
+        lat.push_back(ms);
+        sum += ms;
+        out.recall += bench::recall_at_k(gt, q, fm.train, fm.test, ids.data(), ids.size());
+    }
+    if (out.ok) {
+        out.avg_ms = sum / static_cast<double>(out.ok);
+        out.p99_ms = bench::percentile(lat, 99);
+        out.recall /= static_cast<double>(out.ok);
+    }
+    return out;
+}
+
+struct write_result {
+    double per_s = 0, avg_ms = 0, p99_ms = 0;
+    std::size_t ok = 0, failed = 0;
+};
+
+std::atomic<int> next_n{1000000};  // n of written rows (the loaded ones are 0..59,999)
+
+write_result write_run(const region &r, int writers, double seconds, const FashionMnist &fm) {
+    std::vector<std::vector<double>> lat(static_cast<std::size_t>(writers));
+    std::vector<std::size_t> failed(static_cast<std::size_t>(writers));
+    std::vector<std::unique_ptr<session>> sessions;
+    for (int w = 0; w < writers; ++w)
+        sessions.push_back(std::make_unique<session>(r.conninfo, std::vector<std::string>{"SET synchronous_commit = on"}));
+    const auto end = clock_type::now() + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(seconds));
+    Stopwatch wall;
+    std::vector<std::thread> threads;
+    for (int w = 0; w < writers; ++w)
+        threads.emplace_back([&, w] {
+            std::vector<float> v(bench::kDim);
+            std::string state;
+            std::size_t i = static_cast<std::size_t>(w);
+            while (clock_type::now() < end) {
+                fm.test.to_float(1000 + (i++ % (fm.test.n - 1000)), v.data());
+                Stopwatch one;
+                if (sessions[static_cast<std::size_t>(w)]->insert(next_n++, v.data(), state))
+                    lat[static_cast<std::size_t>(w)].push_back(one.seconds() * 1e3);
+                else
+                    failed[static_cast<std::size_t>(w)]++;
+            }
+        });
+    for (auto &t : threads) t.join();
+    const double secs = wall.seconds();
+    write_result out;
+    std::vector<double> all;
+    for (int w = 0; w < writers; ++w) {
+        all.insert(all.end(), lat[static_cast<std::size_t>(w)].begin(), lat[static_cast<std::size_t>(w)].end());
+        out.failed += failed[static_cast<std::size_t>(w)];
+    }
+    out.ok = all.size();
+    out.per_s = static_cast<double>(all.size()) / secs;
+    double sum = 0;
+    for (double x : all) sum += x;
+    out.avg_ms = all.empty() ? 0 : sum / static_cast<double>(all.size());
+    out.p99_ms = bench::percentile(all, 99);
+    return out;
+}
+
+// The wan-proxy's control connection.
+class proxy_control {
+public:
+    explicit proxy_control(int port) {
+        fd_ = socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(static_cast<uint16_t>(port));
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (connect(fd_, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0)
+            throw std::runtime_error("cannot reach the wan-proxy control port " + std::to_string(port));
+    }
+    ~proxy_control() { close(fd_); }
+    std::string command(const std::string &line) {
+        std::string l = line + "\n";
+        if (write(fd_, l.data(), l.size()) != static_cast<ssize_t>(l.size())) throw std::runtime_error("wan-proxy: write");
+        std::string reply;
+        char ch;
+        while (read(fd_, &ch, 1) == 1 && ch != '\n') reply.push_back(ch);
+        if (reply.rfind("ok", 0) != 0) throw std::runtime_error("wan-proxy: \"" + line + "\" answered \"" + reply + "\"");
+        return reply;
+    }
+
+private:
+    int fd_ = -1;
+};
+
+struct op {
+    double start, end;  // seconds since the run began
+    bool ok;
+    std::string state;
+};
+
+struct side_result {
+    std::size_t ops = 0, errors = 0;
+    std::map<std::string, int> by_state;
+    std::map<std::string, std::pair<int, int>> by_kind;  // kind -> ops, errors
+};
+
+std::vector<std::string> split(const std::string &s, char sep) {
+    std::vector<std::string> out;
+    std::stringstream in(s);
+    std::string x;
+    while (std::getline(in, x, sep))
+        if (!x.empty()) out.push_back(x);
+    return out;
+}
+
+std::string checksum(const std::string &conninfo) {
+    Conn c(conninfo);
+    return c.scalar("SELECT meridian.table_checksum('items')");
+}
+
+void measure(const bench::Args &a) {
+    std::vector<region> regions;
+    for (const auto &spec : split(a.str("region", ""), ';')) {
+        auto eq = spec.find('=');
+        if (eq == std::string::npos) throw std::runtime_error("--region NAME=CONNINFO;NAME=CONNINFO...");
+        regions.push_back({spec.substr(0, eq), spec.substr(eq + 1)});
+    }
+    if (regions.size() < 2) throw std::runtime_error("at least two --region entries (separated by ';')");
+    const std::string out_dir = a.str("out", ".run/bench-consistency");
+    const std::size_t nq = static_cast<std::size_t>(a.num("queries", 1000));
+    const int writers = static_cast<int>(a.num("writers", 16));
+    const double write_seconds = static_cast<double>(a.num("write-seconds", 10));
+    const double partition_seconds = static_cast<double>(a.num("partition-seconds", 5));
+    const std::string minority = a.str("minority", regions.back().name);
+    const std::vector<std::string> minority_links = split(a.str("minority-links", ""), ',');
+    const std::vector<std::string> read_regions = split(a.str("read-regions", regions.front().name), ',');
+
+    FashionMnist fm = bench::load_fashion_mnist(a.str("data", "/usr/share/datasets/fashion-mnist"), false);
+    GroundTruth gt = bench::cached_ground_truth(out_dir + "/groundtruth-" + std::to_string(nq) + ".bin", fm.train, fm.test,
+                                                nq, bench::kK, 2, true);
+    std::string report;
+    auto emit = [&](const std::string &line) {
+        report += line + "\n";
+        std::fprintf(stderr, "%s\n", line.c_str());
+    };
+
+    // 1. ef_search.
+    int ef = static_cast<int>(a.num("ef", 0));
+    double ef_recall = 0;
+    if (ef == 0) {
+        for (int candidate : {40, 60, 80, 120, 200, 400}) {
+            read_result r = read_pass(regions.front(), "eventual", candidate, fm, gt, false);
+            std::fprintf(stderr, "ef_search %d: recall@10 %.4f\n", candidate, r.recall);
+            ef = candidate;
+            ef_recall = r.recall;
+            if (r.recall >= 0.99) break;
+        }
+    }
+
+    // 2 and 3.
+    emit("| region | ef_search | recall@10 | local (eventual) avg / p99 ms | bounded 200 ms avg / p99 ms | strong avg / p99 ms | "
+         "failed reads | quorum writes/s (" + std::to_string(writers) + " clients) | commit avg / p99 ms | failed writes |");
+    emit("|---|---|---|---|---|---|---|---|---|---|");
+    for (const auto &r : regions) {
+        if (std::find(read_regions.begin(), read_regions.end(), r.name) == read_regions.end()) continue;
+        std::fprintf(stderr, "%s: reads ...\n", r.name.c_str());
+        read_result ev = read_pass(r, "eventual", ef, fm, gt, true);
+        read_result bo = read_pass(r, "bounded", ef, fm, gt, false);
+        read_result st = read_pass(r, "strong", ef, fm, gt, false);
+        std::fprintf(stderr, "%s: quorum writes ...\n", r.name.c_str());
+        write_result w = write_run(r, writers, write_seconds, fm);
+        char line[512];
+        std::snprintf(line, sizeof line, "| %s | %d | %.4f | %.2f / %.2f | %.2f / %.2f | %.2f / %.2f | %zu | %.0f | %.2f / %.2f | %zu |",
+                      r.name.c_str(), ef, ev.recall, ev.avg_ms, ev.p99_ms, bo.avg_ms, bo.p99_ms, st.avg_ms, st.p99_ms,
+                      ev.failed + bo.failed + st.failed, w.per_s, w.avg_ms, w.p99_ms, w.failed);
+        emit(line);
+        for (auto *rr : {&ev, &bo, &st})
+            for (auto &[state, n] : rr->errors) std::fprintf(stderr, "%s: %d reads failed with %s\n", r.name.c_str(), n, state.c_str());
+    }
+    (void)ef_recall;
+
+    // 4. The partition.
+    if (!minority_links.empty()) {
+        proxy_control proxy(static_cast<int>(a.num("control", 0)));
+        const region *maj = nullptr, *min = nullptr;
+        for (const auto &r : regions) {
+            if (r.name == minority) min = &r;
+            else if (!maj) maj = &r;
+        }
+        if (!min || !maj) throw std::runtime_error("--minority must name one of the regions");
+        struct worker {
+            const region *r;
+            std::string kind;
+        };
+        std::vector<worker> workers;
+        for (const region *r : {maj, min})
+            for (const char *k : {"eventual", "bounded", "write", "write"}) workers.push_back({r, k});
+        std::vector<std::vector<op>> ops(workers.size());
+        std::atomic<bool> stop{false};
+        const auto t0 = clock_type::now();
+        auto since = [&] { return std::chrono::duration<double>(clock_type::now() - t0).count(); };
+        std::vector<std::thread> threads;
+        for (std::size_t i = 0; i < workers.size(); ++i)
+            threads.emplace_back([&, i] {
+                const worker &w = workers[i];
+                std::unique_ptr<session> s;
+                std::vector<float> v(bench::kDim);
+                std::vector<std::int64_t> ids;
+                std::size_t q = i;
+                while (!stop) {
+                    std::string state;
+                    double start = since();
+                    bool ok = false;
+                    try {
+                        if (!s)
+                            s = std::make_unique<session>(w.r->conninfo, w.kind == "write"
+                                                                              ? std::vector<std::string>{"SET synchronous_commit = on"}
+                                                                              : level_settings(w.kind, ef));
+                        fm.test.to_float(q++ % nq, v.data());
+                        ok = w.kind == "write" ? s->insert(next_n++, v.data(), state) : s->knn(v.data(), ids, state);
+                        if (!ok && PQstatus(s->conn().get()) != CONNECTION_OK) s.reset();
+                    } catch (const std::exception &e) {
+                        state = "conn";
+                        s.reset();
+                        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                    }
+                    ops[i].push_back({start, since(), ok, state});
+                }
+            });
+        std::this_thread::sleep_for(std::chrono::seconds(2));
+        const double cut_at = since();
+        for (const auto &l : minority_links) proxy.command("cut " + l);
+        std::this_thread::sleep_for(std::chrono::duration<double>(partition_seconds));
+        for (const auto &l : minority_links) proxy.command("restore " + l);
+        const double healed_at = since();
+        std::this_thread::sleep_for(std::chrono::seconds(2));
+        stop = true;
+        for (auto &t : threads) t.join();
+        // Convergence after the heal (the load has stopped).
+        double converged_after = -1;
+        while (since() - healed_at < 60) {
+            std::map<std::string, int> distinct;
+            for (const auto &r : regions) distinct[checksum(r.conninfo)]++;
+            if (distinct.size() == 1) {
+                converged_after = since() - healed_at;
+                break;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        std::map<std::string, side_result> sides;
+        for (std::size_t i = 0; i < workers.size(); ++i) {
+            side_result &sr = sides[workers[i].r == maj ? "majority (" + maj->name + ")" : "minority (" + min->name + ")"];
+            for (const op &o : ops[i]) {
+                if (o.start < cut_at || o.start >= healed_at) continue;
+                sr.ops++;
+                auto &k = sr.by_kind[workers[i].kind];
+                k.first++;
+                if (!o.ok) {
+                    sr.errors++;
+                    k.second++;
+                    sr.by_state[o.state]++;
+                }
+            }
+        }
+        emit("");
+        emit("| " + fmt("%.0f", partition_seconds) + " s partition of " + min->name +
+             " | operations started in it | errors | error rate | by kind (errors/ops) | errors by SQLSTATE |");
+        emit("|---|---|---|---|---|---|");
+        for (auto &[name, sr] : sides) {
+            std::string kinds, states;
+            for (auto &[k, v] : sr.by_kind) kinds += (kinds.empty() ? "" : ", ") + k + " " + std::to_string(v.second) + "/" + std::to_string(v.first);
+            for (auto &[st, n] : sr.by_state) states += (states.empty() ? "" : ", ") + st + " " + std::to_string(n);
+            emit("| " + name + " | " + std::to_string(sr.ops) + " | " + std::to_string(sr.errors) + " | " +
+                 fmt("%.1f%%", sr.ops ? 100.0 * static_cast<double>(sr.errors) / static_cast<double>(sr.ops) : 0.0) + " | " +
+                 kinds + " | " + (states.empty() ? "none" : states) + " |");
+        }
+        emit("");
+        emit(converged_after >= 0 ? "After the heal every region had the same table_checksum within " + fmt("%.2f", converged_after) + " s."
+                                  : "After the heal the regions did NOT converge within 60 s.");
+    }
+    std::fputs(report.c_str(), stdout);
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    try {
+        if (argc < 2) throw std::runtime_error("usage: consistency-bench load|measure --option value ...");
+        std::string cmd = argv[1];
+        bench::Args a(argc, argv, 2);
+        if (cmd == "load") load(a);
+        else if (cmd == "measure") measure(a);
+        else throw std::runtime_error("unknown subcommand " + cmd);
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "consistency-bench: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}
