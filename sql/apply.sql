@@ -2,6 +2,9 @@
 -- replication origin, idempotence, last-writer-wins, tombstones, and the errors.
 -- Messages are built with meridian.encode_message (unsigned: apply_transaction does not verify).
 -- Region names are unique to this test: replication origins are cluster-wide.
+-- Writes commit locally: with several regions registered they would be quorum writes
+-- (docs/consistency.md), which sql/consistency.sql covers.
+SET synchronous_commit = local;
 SET client_min_messages = warning;
 
 SELECT meridian.create_region('apply-east', 'host=east'),

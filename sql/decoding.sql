@@ -12,6 +12,9 @@ COPY (SELECT 'ca43f5c99969069b02bb75df2e485fdc051fc2e2810c57ef83bb6e64fb119cf9d4
 ALTER SYSTEM SET meridian.signing_key_file = :'keyfile';
 SELECT pg_reload_conf();
 \c
+-- Writes commit locally: with several regions registered they would be quorum writes
+-- (docs/consistency.md), which sql/consistency.sql covers.
+SET synchronous_commit = local;
 SELECT encode(meridian.local_public_key(), 'hex') AS public_key;
 -- PostgreSQL 15.19+ allows only the output plugins listed in output_plugin_libraries (a
 -- superuser may extend it per session; servers list meridian in postgresql.conf).

@@ -1,5 +1,8 @@
 -- Regions (docs/regions.md): the catalog tables, create/set_local/drop_region, replicate_table's
 -- checks, local_public_key without a key file, the region_status view and table_checksum.
+-- Writes commit locally: with several regions registered they would be quorum writes
+-- (docs/consistency.md), which sql/consistency.sql covers.
+SET synchronous_commit = local;
 
 -- sqlstate_of(query) runs a statement and shows the SQLSTATE and message it fails with.
 CREATE FUNCTION pg_temp.sqlstate_of(query text) RETURNS text LANGUAGE plpgsql AS $$
