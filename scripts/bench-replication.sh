@@ -13,6 +13,13 @@
 # Only one replication method runs at a time (the other's replicators stopped / subscriptions
 # disabled), so neither pays for the other's decoding.
 # Environment: SECONDS_PER_RUN (default 20), MERIDIAN_SKIP_BUILD=1 (no dependency install/build).
+# For A/B work on the replicator (the defaults give the full benchmark above):
+#   BENCH_NO_INDEX_ONLY=1   only the runs without an index
+#   BENCH_FLAT_ONLY=1       only the flat-out runs (no half-rate run)
+#   BENCH_BUILTIN=0         no built-in logical replication runs
+#   BENCH_REPLICATORS="A B" replicator binaries to compare (default: the installed one); each round
+#                           runs every one of them in turn, then built-in: A, B, built-in, A, B, ...
+#   BENCH_ROUNDS=n          rounds (default 1)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,6 +37,8 @@ fi
 make -s -C bench/replication BUILD="$root/build/bench"
 replicator=$(pg_config --bindir)/meridian-replicator
 [ -x "$replicator" ] || replicator="$root/build/replicator/meridian-replicator"
+read -r -a replicators <<<"${BENCH_REPLICATORS:-$replicator}"
+rounds=${BENCH_ROUNDS:-1}
 rm -rf "$out"; mkdir -p "$out"; chmod 755 "$out"
 install -d -o postgres -g postgres -m 700 "$out/keys"  # the servers' signing keys (owned by postgres, 0600)
 
@@ -40,7 +49,8 @@ conninfo() { echo "host=127.0.0.1 port=${port[$1]} dbname=postgres user=postgres
 sql() { local r=$1; shift; psql -X -q -v ON_ERROR_STOP=1 -At -d "$(conninfo "$r")" "$@"; }
 
 declare -A pid
-start_replicators() {
+start_replicators() {  # [binary]
+  local replicator=${1:-$replicator}
   for r in "${regions[@]}"; do
     # exec: the recorded PID is the replicator's own, not runuser's (which does not pass SIGTERM on).
     as_postgres sh -c 'echo $$ > "$1"; exec "$2" --local "$3"' sh "$out/keys/replicator-$r.pid" "$replicator" \
@@ -85,6 +95,10 @@ for r in "${regions[@]}"; do
       echo "SELECT meridian.create_region('$o', '$(conninfo "$o")', decode('$(cat "$out/$o.pub")', 'hex'));"
     done
     echo "SELECT meridian.set_local_region('$r');"
+    # Asynchronous replication, like the built-in reference: COMMIT in us-east waits for no other
+    # region (issue 4's write quorum, where built, defaults to a majority).
+    echo "DO \$\$ BEGIN IF to_regproc('meridian.set_write_quorum') IS NOT NULL THEN
+            EXECUTE 'SELECT meridian.set_write_quorum(1)'; END IF; END \$\$;"
     echo "CREATE TABLE items (id uuid PRIMARY KEY, embedding vector(256) NOT NULL, payload jsonb);"
     echo "SELECT meridian.replicate_table('items');"
     echo "CREATE TABLE items_builtin (id uuid PRIMARY KEY, embedding vector(256) NOT NULL, payload jsonb);"
@@ -122,14 +136,37 @@ reset_table() {
   sleep 2
 }
 
+# CPU time of the long-lived processes of each region (its server's processes, its replicator):
+# "pid label ticks" lines. cpu_report compares two of them (processes alive in both, so the
+# benchmark client's own sessions are left out) and prints the CPU ms per 1,000 rows by label,
+# less disturbed by other load on the machine than the rates are.
+cpu_snapshot() {
+  local r p
+  for r in "${regions[@]}"; do
+    p=$(head -1 ".run/repl-$r/data/postmaster.pid")
+    for c in $(pgrep -P "$p"); do echo "$c $r $(awk '{print $14 + $15}' "/proc/$c/stat" 2>/dev/null || echo 0)"; done
+    [ -n "${pid[$r]:-}" ] && echo "${pid[$r]} replicator-$r $(awk '{print $14 + $15}' "/proc/${pid[$r]}/stat" 2>/dev/null || echo 0)"
+  done
+  return 0
+}
+cpu_report() {  # BEFORE AFTER ROWS
+  awk -v rows="$3" -v hz="$(getconf CLK_TCK)" 'FNR == NR { t[$1] = $3; next }
+    ($1 in t) { d[$2] += $3 - t[$1] }
+    END { printf "    CPU ms per 1,000 rows:"; for (l in d) printf " %s %.1f", l, d[l] * 1000 / hz * 1000 / rows; printf "\n" }' \
+    <(echo "$1") <(echo "$2") | tee -a "$out/cpu.txt"
+}
+
 # run LABEL TABLE RECEIVERS...: flat out, then at half the replicated rate.
 run_pair() {
   local label=$1 table=$2; shift 2
   local line rate
   reset_table "$table"
+  local before; before=$(cpu_snapshot)
   line=$("$tool" --source "$(conninfo us-east)" --table "$table" --seconds "$secs" --label "$label" "$@")
   echo "$line" | tee -a "$results"
+  cpu_report "$before" "$(cpu_snapshot)" "$(echo "$line" | awk -F'|' '{print $4}')"
   rate=$(echo "$line" | awk -F'|' '{printf "%d", $6 / 2}')
+  [ "${BENCH_FLAT_ONLY:-0}" = 1 ] && return
   reset_table "$table"
   line=$("$tool" --source "$(conninfo us-east)" --table "$table" --seconds "$secs" --rate "$rate" --label "$label" "$@")
   echo "$line" | tee -a "$results"
@@ -146,21 +183,30 @@ wait_builtin_streaming() {
   sleep 1
 }
 
+variants=("no index" "hnsw index")
+[ "${BENCH_NO_INDEX_ONLY:-0}" = 1 ] && variants=("no index")
 echo "$header"
-for variant in "no index" "hnsw index"; do
+for variant in "${variants[@]}"; do
   if [ "$variant" = "hnsw index" ]; then
     for r in "${regions[@]}"; do
       sql "$r" -c "TRUNCATE items, items_builtin" -c "CREATE INDEX ON items USING hnsw (embedding vector_l2_ops)" \
                    -c "CREATE INDEX ON items_builtin USING hnsw (embedding vector_l2_ops);"
     done
   fi
-  start_replicators
-  run_pair "meridian, $variant" items "${receivers_meridian[@]}"
-  stop_replicators
-  enable_builtin ENABLE
-  wait_builtin_streaming
-  run_pair "built-in logical replication, $variant" items_builtin "${receivers_builtin[@]}"
-  enable_builtin DISABLE
+  for _ in $(seq "$rounds"); do
+    for bin in "${replicators[@]}"; do
+      label="meridian, $variant"
+      [ "${#replicators[@]}" -gt 1 ] && label="meridian ($(basename "$bin")), $variant"
+      start_replicators "$bin"
+      run_pair "$label" items "${receivers_meridian[@]}"
+      stop_replicators
+    done
+    [ "${BENCH_BUILTIN:-1}" = 1 ] || continue
+    enable_builtin ENABLE
+    wait_builtin_streaming
+    run_pair "built-in logical replication, $variant" items_builtin "${receivers_builtin[@]}"
+    enable_builtin DISABLE
+  done
 done
 for r in "${regions[@]}"; do
   echo "$r: $(sql "$r" -c "SELECT count(*) FROM items") rows in items, $(sql "$r" -c "SELECT count(*) FROM items_builtin") in items_builtin"
