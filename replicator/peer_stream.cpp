@@ -105,7 +105,9 @@ void peer_stream::session() {
     // The local session that applies this peer's transactions and owns its replication origin.
     connection apply = connection::open(settings_.local_conninfo,
                                         {{"application_name", "meridian-replicator apply " + peer_.name}});
-    apply.exec("SET synchronous_commit = local", PGRES_COMMAND_OK);
+    // Commits do not wait for their WAL flush: meridian.flush_wal() makes a group of them durable
+    // at once before their positions are confirmed to the peer (group flush).
+    apply.exec("SET synchronous_commit = off", PGRES_COMMAND_OK);
     apply.exec("SET session_replication_role = replica", PGRES_COMMAND_OK);
     apply.exec_params("SELECT pg_catalog.pg_replication_origin_create($1) WHERE NOT EXISTS "
                       "(SELECT FROM pg_catalog.pg_replication_origin WHERE roname = $1)",
@@ -144,17 +146,54 @@ void peer_stream::session() {
         last_status = clock::now();
     };
 
+    // Group flush: applied transactions commit without waiting for their WAL flush; their end
+    // LSNs (and the positions of heartbeats and keepalives received after them) wait in
+    // `confirmable` until meridian.flush_wal() has made every commit of the apply session durable.
+    // The flush is done as soon as no further message is buffered on the stream, so a lone
+    // transaction is confirmed at once, and at least every max_unflushed transactions or
+    // max_unflushed_time under a continuous stream.
+    constexpr int max_unflushed = 64;
+    constexpr auto max_unflushed_time = std::chrono::milliseconds(20);
+    std::uint64_t confirmable = flushed;
+    int unflushed = 0;  // transactions applied since the last flush
+    auto first_unflushed = clock::time_point{};
+    auto flush = [&] {
+        result r = apply.exec("SELECT meridian.flush_wal()");
+        unflushed = 0;
+        flushed = std::max(flushed, confirmable);
+        send_status(false);  // promptly: a synchronous (quorum) commit at the peer waits for it
+    };
+    // A position before which everything received is applied: confirmed at once when nothing
+    // applied is waiting for a flush, else with the next flush.
+    auto reached = [&](std::uint64_t lsn) {
+        confirmable = std::max(confirmable, lsn);
+        if (unflushed == 0)
+            flushed = std::max(flushed, confirmable);
+    };
+
     const std::string apply_sql = "SELECT meridian.apply_transaction($1)";
     while (!stopping()) {
         char *buf = nullptr;
         int n = PQgetCopyData(repl.get(), &buf, 1);
+        if (n == 0 && unflushed > 0) {
+            // Nothing buffered: read what has arrived meanwhile; flush when that is nothing too.
+            if (PQconsumeInput(repl.get()) != 1)
+                throw pq_error("lost the stream from " + peer_.name + ": " + repl.error_message());
+            n = PQgetCopyData(repl.get(), &buf, 1);
+            if (n == 0) {
+                flush();
+                continue;
+            }
+        }
         if (n > 0) {
             std::unique_ptr<char, decltype(&PQfreemem)> owned(buf, &PQfreemem);
+            if (unflushed > 0 && (unflushed >= max_unflushed || clock::now() - first_unflushed >= max_unflushed_time))
+                flush();
             last_received = clock::now();
             auto m = walstream::parse_server_message(reinterpret_cast<const std::uint8_t *>(buf), n);
             if (m.type == walstream::server_message::kind::keepalive) {
                 // Everything received so far is applied, so the walsender's position is confirmed too.
-                flushed = std::max(flushed, m.wal_end);
+                reached(m.wal_end);
                 if (m.reply_requested)
                     send_status(false);
                 continue;
@@ -175,12 +214,13 @@ void peer_stream::session() {
                     continue;  // resent after a restart: applied already
                 apply.exec_binary_param(apply_sql, m.payload, static_cast<int>(m.payload_size));
                 applied = t->end_lsn;
-                flushed = std::max(flushed, applied);
+                confirmable = std::max(confirmable, applied);
+                if (unflushed++ == 0)
+                    first_unflushed = clock::now();
                 board_.update(peer_.name, [&](peer_state &s) {
                     s.applied_lsn = applied;
                     s.transactions++;
                 });
-                send_status(false);  // promptly: a synchronous (quorum) commit at the peer waits for it
             } else {
                 auto &h = std::get<protocol::heartbeat>(msg);
                 if (h.region != peer_.name)
@@ -188,7 +228,7 @@ void peer_stream::session() {
                                                        peer_.name + "\"");
                 progressed_ = true;
                 // Every transaction committed before the heartbeat came before it and is applied.
-                flushed = std::max(flushed, h.wal_lsn);
+                reached(h.wal_lsn);
                 board_.update(peer_.name, [&](peer_state &s) { s.last_heartbeat = h.time; });
             }
             continue;

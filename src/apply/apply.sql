@@ -31,6 +31,13 @@ CREATE FUNCTION meridian.apply_transaction(message bytea) RETURNS integer
 COMMENT ON FUNCTION meridian.apply_transaction(bytea) IS
     'applies one decoded transaction message of a peer (its signature NOT checked: the caller verified it) under the session''s replication origin meridian_<region>; returns the number of row changes written, 0 when already applied';
 
+-- Group flush (docs/apply.md): the replicator applies with synchronous_commit = off and calls
+-- this before it reports applied transactions as flushed to their source region.
+CREATE FUNCTION meridian.flush_wal() RETURNS pg_lsn
+    AS 'MODULE_PATHNAME', 'meridian_flush_wal' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION meridian.flush_wal() IS
+    'flushes the WAL up to the current insert position and returns it: every transaction the session committed before the call is durable';
+
 -- (tombstone_trigger stays executable: it runs as whoever deletes from a replicated table, and
 -- writes the tombstone as the owner of meridian.tombstones; called directly it refuses to run.)
-REVOKE ALL ON FUNCTION meridian.purge_tombstones(), meridian.apply_transaction(bytea) FROM PUBLIC;
+REVOKE ALL ON FUNCTION meridian.purge_tombstones(), meridian.apply_transaction(bytea), meridian.flush_wal() FROM PUBLIC;
