@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 namespace meridian::replicator {
 
@@ -21,9 +22,11 @@ std::int64_t now_timestamptz() {
            walstream::postgres_epoch_offset_us;
 }
 
-// The peer's clock as TimestampTz microseconds, read when the question is executed there.
+// The peer's clock as TimestampTz microseconds, read when the question is executed there, and
+// which regions the peer hears ("name=true" when unavailable there, comma-separated).
 constexpr const char *clock_query =
-    "SELECT ((extract(epoch FROM clock_timestamp()) - 946684800) * 1000000)::bigint";
+    "SELECT ((extract(epoch FROM clock_timestamp()) - 946684800) * 1000000)::bigint, "
+    "coalesce((SELECT string_agg(region || '=' || unavailable::text, ',') FROM meridian.peer_freshness()), '')";
 
 }  // namespace
 
@@ -77,6 +80,20 @@ void peer_clock::run() {
             if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK || PQntuples(r.get()) != 1)
                 throw pq_error(std::string("the clock question failed: ") + (r ? PQresultErrorMessage(r.get()) : ""));
             board_.add_clock_sample(peer_, sent, std::stoll(PQgetvalue(r.get(), 0, 0)));
+            status_board::peer_view view;
+            view.fetched = steady::now();
+            std::string list = PQgetvalue(r.get(), 0, 1);
+            for (std::size_t start = 0; start < list.size();) {
+                std::size_t end = list.find(',', start);
+                if (end == std::string::npos)
+                    end = list.size();
+                std::string item = list.substr(start, end - start);
+                std::size_t eq = item.rfind('=');
+                if (eq != std::string::npos)
+                    view.unavailable[item.substr(0, eq)] = item.substr(eq + 1) == "true";
+                start = end + 1;
+            }
+            board_.set_view(peer_, std::move(view));
             if (!last_failure.empty()) {
                 log_line("clock of region " + peer_ + " readable again");
                 last_failure.clear();

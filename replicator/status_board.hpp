@@ -4,6 +4,7 @@
 
 #include "core/clock_bound.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -37,6 +38,7 @@ public:
         std::lock_guard<std::mutex> g(m_);
         peers_.erase(peer);
         clocks_.erase(peer);
+        views_.erase(peer);
     }
 
     // Clock samples of a peer (peer_clock) and the local time a peer's timestamp is at the latest
@@ -54,10 +56,26 @@ public:
         return it->second.to_local_lower(peer_time, now_local);
     }
 
+    // What a peer says about the others (meridian.peer_freshness() there, read by peer_clock):
+    // region -> unavailable there. For the partition judgement of the supervisor.
+    struct peer_view {
+        std::chrono::steady_clock::time_point fetched;
+        std::map<std::string, bool> unavailable;
+    };
+    void set_view(const std::string &peer, peer_view v) {
+        std::lock_guard<std::mutex> g(m_);
+        views_[peer] = std::move(v);
+    }
+    std::map<std::string, peer_view> views() const {
+        std::lock_guard<std::mutex> g(m_);
+        return views_;
+    }
+
 private:
     mutable std::mutex m_;
     std::map<std::string, peer_state> peers_;
     std::map<std::string, clockbound::offset_bound> clocks_;
+    std::map<std::string, peer_view> views_;
 };
 
 }  // namespace meridian::replicator

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <thread>
+#include <vector>
 
 namespace meridian::replicator {
 
@@ -81,6 +82,7 @@ private:
             }
             if (now >= next_progress) {
                 publish_progress(false);
+                judge_partitions();
                 next_progress = now + settings_.progress_interval;
             }
             if (now >= next_purge) {
@@ -137,6 +139,10 @@ private:
     void keep_synchronous_standby_names(const region_catalog &c) {
         result r = local_.exec("SELECT meridian.write_quorum(), current_setting('synchronous_standby_names')");
         int w = std::stoi(value(r, 0, 0));
+        write_quorum_ = w;
+        peer_names_.clear();
+        for (const peer_region &p : c.peers)
+            peer_names_.push_back(p.name);
         std::string current = value(r, 0, 1);
         std::string wanted;
         if (w > 1 && !c.peers.empty()) {
@@ -150,6 +156,51 @@ private:
         local_.exec("ALTER SYSTEM SET synchronous_standby_names = '" + wanted + "'", PGRES_COMMAND_OK);
         local_.exec("SELECT pg_catalog.pg_reload_conf()");
         log_line("write quorum " + std::to_string(w) + ": synchronous_standby_names set to '" + wanted + "'");
+    }
+
+    // Bounded reads during a partition (docs/consistency.md): a peer that fewer than w regions
+    // (itself included) hear cannot acknowledge quorum writes, and bounded reads here need not
+    // wait for it while it is unavailable. A region hears a peer when a heartbeat of the peer was
+    // applied there within meridian.heartbeat_timeout: here from this server's shared memory,
+    // elsewhere from what that region said in the last second (peer_clock); a region whose view
+    // is unknown or older is assumed to hear it, so doubt never makes a peer look cut off.
+    void judge_partitions() {
+        if (peer_names_.empty())
+            return;
+        std::map<std::string, bool> unavailable_here;
+        result r = local_.exec("SELECT region, unavailable FROM meridian.peer_freshness()");
+        for (int i = 0; i < PQntuples(r.get()); i++)
+            unavailable_here[value(r, i, 0)] = std::string(value(r, i, 1)) == "t";
+        auto views = board_.views();
+        auto now = clock::now();
+        std::string names = "{", flags = "{";
+        for (const std::string &p : peer_names_) {
+            int hearing = 1;  // the peer itself
+            auto here = unavailable_here.find(p);
+            if (here != unavailable_here.end() && !here->second)
+                hearing++;
+            for (const std::string &q : peer_names_) {
+                if (q == p)
+                    continue;
+                auto v = views.find(q);
+                bool known = v != views.end() && now - v->second.fetched <= std::chrono::seconds(1);
+                auto said = known ? v->second.unavailable.find(p) : decltype(v->second.unavailable.end()){};
+                if (!known || said == v->second.unavailable.end() || !said->second)
+                    hearing++;
+            }
+            bool partitioned = write_quorum_ > 1 && hearing < write_quorum_;
+            if (partitioned != partitioned_[p])
+                log_line("region " + p + (partitioned ? " is cut off from a write quorum (heard by " + std::to_string(hearing) +
+                                                            " of the " + std::to_string(write_quorum_) + " regions needed)"
+                                                      : " is no longer cut off from a write quorum"));
+            partitioned_[p] = partitioned;
+            names += (names.size() > 1 ? ",\"" : "\"") + p + "\"";
+            flags += std::string(flags.size() > 1 ? "," : "") + (partitioned ? "t" : "f");
+        }
+        names += "}";
+        flags += "}";
+        local_.exec_params("SELECT meridian.note_peer_partitioned(r, p) FROM unnest($1::text[], $2::boolean[]) AS t(r, p)",
+                           {names.c_str(), flags.c_str()});
     }
 
     void publish_progress(bool all_disconnected) {
@@ -202,6 +253,9 @@ private:
     status_board board_;
     std::map<std::string, std::unique_ptr<peer_stream>> streams_;
     std::map<std::string, std::unique_ptr<peer_clock>> clocks_;
+    int write_quorum_ = 1;
+    std::vector<std::string> peer_names_;
+    std::map<std::string, bool> partitioned_;
     std::map<std::string, std::uint64_t> published_;
 };
 

@@ -35,7 +35,11 @@ struct peer_progress {
     XLogRecPtr applied_through = 0;   // every change of the peer before this WAL position is applied here
     TimestampTz watermark = 0;        // local clock: all of the peer's commits before it are applied (0: unknown)
     TimestampTz heartbeat_at = 0;     // local clock: when the last heartbeat of the peer was applied
+    bool partitioned = false;         // the replicator judges it cut off from a write quorum of regions
+    TimestampTz partitioned_noted = 0;
 };
+// A partition judgement counts only this long after it was noted (the replicator repeats it every 100 ms).
+inline constexpr TimestampTz partition_note_validity = 1000 * 1000;
 peer_progress progress_of(const char *region);
 ConditionVariable *progress_changed();  // broadcast whenever any peer's progress moves
 

@@ -60,12 +60,18 @@ COMMENT ON FUNCTION meridian.forget_peer_progress(text) IS
     'forgets what was noted about a peer''s progress (meridian.drop_region does it): bounded and strong reads then wait for the next note';
 REVOKE ALL ON FUNCTION meridian.forget_peer_progress(text) FROM PUBLIC;
 
+CREATE FUNCTION meridian.note_peer_partitioned(region text, partitioned boolean) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'meridian_note_peer_partitioned' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION meridian.note_peer_partitioned(text, boolean) IS
+    'called by meridian-replicator every 100 ms: whether the peer is cut off from a write quorum of regions (bounded reads stop waiting for such a peer while it is unavailable here)';
+REVOKE ALL ON FUNCTION meridian.note_peer_partitioned(text, boolean) FROM PUBLIC;
+
 CREATE FUNCTION meridian.peer_freshness(OUT region text, OUT applied_through pg_lsn, OUT watermark timestamptz,
                                         OUT heartbeat_at timestamptz, OUT staleness_ms double precision,
-                                        OUT unavailable boolean) RETURNS SETOF record
+                                        OUT unavailable boolean, OUT partitioned boolean) RETURNS SETOF record
     AS 'MODULE_PATHNAME', 'meridian_peer_freshness' LANGUAGE C VOLATILE PARALLEL RESTRICTED ROWS 8;
 COMMENT ON FUNCTION meridian.peer_freshness() IS
-    'per peer noted since the server started: applied position, watermark and staleness on the local clock, last heartbeat, and whether it is unavailable (no heartbeat for meridian.heartbeat_timeout)';
+    'per peer noted since the server started: applied position, watermark and staleness on the local clock, last heartbeat, whether it is unavailable (no heartbeat for meridian.heartbeat_timeout) and whether meridian-replicator judges it cut off from a write quorum';
 
 -- Replaces the view of regions.sql with two more columns at the end.
 CREATE OR REPLACE VIEW meridian.region_status AS

@@ -55,6 +55,11 @@ void wait_bounded(const catalog_view &c, TimestampTz deadline) {
         TimestampTz worst = 0;  // its staleness in microseconds, -1: no watermark yet
         for (int i = 0; i < c.npeers; i++) {
             peer_progress p = progress_of(c.peers[i].name);
+            // A peer cut off from a write quorum of regions cannot acknowledge quorum writes: while
+            // it is also unavailable here, bounded reads do not wait for it (docs/consistency.md).
+            if (p.partitioned && now - p.partitioned_noted <= partition_note_validity &&
+                now - p.heartbeat_at > static_cast<TimestampTz>(heartbeat_timeout_ms) * 1000)
+                continue;
             TimestampTz staleness = p.watermark ? now - p.watermark : -1;
             bool too_old = staleness < 0 || staleness > static_cast<TimestampTz>(max_staleness_ms) * 1000;
             if (too_old && (!lagging || staleness < 0 || (worst >= 0 && staleness > worst))) {

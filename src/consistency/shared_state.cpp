@@ -21,6 +21,7 @@ extern "C" {
 PG_FUNCTION_INFO_V1(meridian_note_peer_progress);
 PG_FUNCTION_INFO_V1(meridian_peer_freshness);
 PG_FUNCTION_INFO_V1(meridian_forget_peer_progress);
+PG_FUNCTION_INFO_V1(meridian_note_peer_partitioned);
 }
 
 namespace meridian::consistency {
@@ -34,6 +35,8 @@ struct peer_slot {
     XLogRecPtr applied_through;
     TimestampTz watermark;
     TimestampTz heartbeat_at;
+    bool partitioned;               // cut off from a write quorum of regions (meridian-replicator's judgement)
+    TimestampTz partitioned_noted;  // when that was last said
 };
 
 struct shared_state {
@@ -98,6 +101,8 @@ peer_progress progress_of(const char *region) {
             p.applied_through = s.applied_through;
             p.watermark = s.watermark;
             p.heartbeat_at = s.heartbeat_at;
+            p.partitioned = s.partitioned;
+            p.partitioned_noted = s.partitioned_noted;
             break;
         }
     }
@@ -161,7 +166,7 @@ Datum meridian_note_peer_progress(PG_FUNCTION_ARGS) {
 }
 
 // meridian.peer_freshness() -> setof (region, applied_through, watermark, heartbeat_at,
-// staleness_ms, unavailable), one row per noted peer, for meridian.region_status. Empty without
+// staleness_ms, unavailable, partitioned), one row per noted peer, for meridian.region_status. Empty without
 // shared memory.
 Datum meridian_peer_freshness(PG_FUNCTION_ARGS) {
     ReturnSetInfo *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
@@ -175,8 +180,8 @@ Datum meridian_peer_freshness(PG_FUNCTION_ARGS) {
     SpinLockRelease(&state->mutex);
     TimestampTz now = GetCurrentTimestamp();
     for (int i = 0; i < n; i++) {
-        Datum values[6];
-        bool nulls[6] = {false, false, false, false, false, false};
+        Datum values[7];
+        bool nulls[7] = {false, false, false, false, false, false, false};
         values[0] = CStringGetTextDatum(copy[i].name);
         values[1] = LSNGetDatum(copy[i].applied_through);
         if (copy[i].watermark) {
@@ -187,6 +192,7 @@ Datum meridian_peer_freshness(PG_FUNCTION_ARGS) {
         }
         values[3] = TimestampTzGetDatum(copy[i].heartbeat_at);
         values[5] = BoolGetDatum(now - copy[i].heartbeat_at > static_cast<TimestampTz>(heartbeat_timeout_ms) * 1000);
+        values[6] = BoolGetDatum(copy[i].partitioned && now - copy[i].partitioned_noted <= partition_note_validity);
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
     return static_cast<Datum>(0);
@@ -203,6 +209,33 @@ Datum meridian_forget_peer_progress(PG_FUNCTION_ARGS) {
     for (int i = 0; i < state->used; i++)
         if (std::strcmp(state->peers[i].name, region) == 0) {
             state->peers[i] = state->peers[--state->used];
+            found = true;
+            break;
+        }
+    SpinLockRelease(&state->mutex);
+    if (found)
+        ConditionVariableBroadcast(&state->changed);
+    PG_RETURN_BOOL(found);
+}
+
+// meridian.note_peer_partitioned(region text, partitioned boolean) -> boolean
+// meridian-replicator's judgement, repeated every 100 ms: the peer is cut off from a write
+// quorum of regions (neither this region nor enough others hear it), so it cannot acknowledge
+// quorum writes; bounded reads stop waiting for it while it is also unavailable here (reads.cpp).
+Datum meridian_note_peer_partitioned(PG_FUNCTION_ARGS) {
+    if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("region and partitioned must not be null")));
+    if (!state)
+        PG_RETURN_BOOL(false);
+    char *region = text_to_cstring(PG_GETARG_TEXT_PP(0));
+    bool partitioned = PG_GETARG_BOOL(1);
+    TimestampTz now = GetCurrentTimestamp();
+    bool found = false;
+    SpinLockAcquire(&state->mutex);
+    for (int i = 0; i < state->used; i++)
+        if (std::strcmp(state->peers[i].name, region) == 0) {
+            state->peers[i].partitioned = partitioned;
+            state->peers[i].partitioned_noted = now;
             found = true;
             break;
         }
