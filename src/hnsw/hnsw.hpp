@@ -97,14 +97,9 @@ struct index_shape {
 // What a backend caches per index in rd_amcache (palloc'd in rd_indexcxt, plain data only):
 // the shape, and for each block the buffer it was last found in, so that most page reads skip
 // the shared buffer mapping table (ReadRecentBuffer).
-// checked[b] == epoch (never 0) says that an optimistic read of the current scan batch already
-// found recent[b] holding block b, so later optimistic reads of b in the same batch skip the
-// buffer descriptor check (page_store::new_epoch, docs/architecture.md "Reads").
 struct index_cache {
     index_shape shape;
     Buffer *recent;
-    uint32 *checked;     // parallel to recent
-    uint32 epoch;        // 0 until the first scan batch
     BlockNumber recent_size;
     BlockNumber known_blocks;  // the relation has at least this many blocks (it never shrinks)
 };

@@ -45,43 +45,30 @@ Buffer read_buffer(Relation index, BlockNumber b) {
                        ? MemoryContextAllocZero(index->rd_indexcxt, size * sizeof(Buffer))
                        : repalloc(cache.recent, size * sizeof(Buffer));
         }));
-        cache.checked = static_cast<uint32 *>(pg::call([&] {
-            return cache.checked == nullptr
-                       ? MemoryContextAllocZero(index->rd_indexcxt, size * sizeof(uint32))
-                       : repalloc(cache.checked, size * sizeof(uint32));
-        }));
         std::fill(cache.recent + cache.recent_size, cache.recent + size, InvalidBuffer);
-        std::fill(cache.checked + cache.recent_size, cache.checked + size, 0u);
         cache.recent_size = size;
     }
     Buffer buf = read_buffer_uncached(index, b);
     cache.recent[b] = buf;
-    cache.checked[b] = 0;  // a new buffer: the next optimistic read checks its descriptor
     return buf;
 }
 
 // For an optimistic read: the buffer block b was last seen in, if its descriptor still names
 // block b of this index's main fork and holds valid contents. Read without the header spinlock,
 // so a descriptor being retagged may be misjudged: the caller treats what it reads as a hint.
-// The descriptor (a cache line of its own, rarely cached) is checked once per block and epoch:
-// a buffer replaced later in the same epoch yields another page's bytes, hints like any other
-// (see page_store::new_epoch).
 Buffer resident_buffer(Relation index, BlockNumber b) {
     if (index->rd_amcache == nullptr)
         return InvalidBuffer;
-    index_cache &cache = *static_cast<index_cache *>(index->rd_amcache);
+    const index_cache &cache = *static_cast<const index_cache *>(index->rd_amcache);
     if (b >= cache.recent_size)
         return InvalidBuffer;
     Buffer hint = cache.recent[b];
-    if (cache.checked[b] == cache.epoch && cache.epoch != 0)
-        return hint;
     if (hint == InvalidBuffer || BufferIsLocal(hint))
         return InvalidBuffer;
     BufferDesc *desc = GetBufferDescriptor(hint - 1);
     if (desc->tag.blockNum != b || desc->tag.forkNum != MAIN_FORKNUM || !RelFileNodeEquals(desc->tag.rnode, index->rd_node) ||
         (pg_atomic_read_u32(&desc->state) & BM_VALID) == 0)
         return InvalidBuffer;
-    cache.checked[b] = cache.epoch;
     return hint;
 }
 
@@ -354,42 +341,12 @@ void page_store::prefetch(std::uint32_t id) const {
     // A hint only: the buffer may hold another page by now, which costs nothing but the fetch.
     // The buffer header is read first when pinning, so it is fetched too.
     Buffer hint = cache.recent[b];
-    if (!BufferIsLocal(hint) && (cache.checked[b] != cache.epoch || cache.epoch == 0))
+    if (!BufferIsLocal(hint))
         __builtin_prefetch(GetBufferDescriptor(hint - 1), 1);
     const char *p = static_cast<const char *>(BufferGetBlock(cache.recent[b])) + page_content_offset + offset_in_page(pos);
     std::uint32_t len = std::min<std::uint32_t>(layout_.record_size, static_cast<std::uint32_t>(payload - offset_in_page(pos)));
     for (std::uint32_t off = 0; off < len && off < 192; off += 64)
         __builtin_prefetch(p + off);
-}
-
-void page_store::new_epoch() {
-    index_cache &cache = cache_of(index_);
-    if (++cache.epoch == 0) {
-        // Wrapped around (after 2^32 batches): forget every block's check.
-        if (cache.checked != nullptr)
-            std::fill(cache.checked, cache.checked + cache.recent_size, 0u);
-        cache.epoch = 1;
-    }
-}
-
-void page_store::prefetch_record(std::uint32_t id) const {
-    if (id >= id_limit_ || index_->rd_amcache == nullptr)
-        return;
-    const index_cache &cache = *static_cast<const index_cache *>(index_->rd_amcache);
-    std::uint64_t pos = layout_.record_position(id);
-    BlockNumber b = block_of(pos);
-    std::uint32_t off = offset_in_page(pos);
-    std::uint32_t len = layout_.record_size;
-    // A hint only, like prefetch(): the buffers may hold other pages by now.
-    for (int piece = 0; piece < 2 && len > 0; piece++, b++, off = 0) {
-        if (b >= cache.recent_size || cache.recent[b] == InvalidBuffer)
-            return;
-        const char *p = static_cast<const char *>(BufferGetBlock(cache.recent[b])) + page_content_offset + off;
-        std::uint32_t n = std::min<std::uint32_t>(len, static_cast<std::uint32_t>(payload - off));
-        for (std::uint32_t o = 0; o < n; o += 64)
-            __builtin_prefetch(p + o);
-        len -= n;
-    }
 }
 
 bool page_store::visit_bounded(std::uint32_t id, const float *q, float bound, float *dist, element_info *info) {

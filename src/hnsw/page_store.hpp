@@ -94,9 +94,6 @@ public:
     // caller must confirm with visit_confirmed() every element it acts on beyond steering the
     // search. Everything else (upper-level lists, vectors, all writes) always locks.
     void set_optimistic(bool on) { optimistic_ = on; }
-    // Starts a new validation epoch (a scan calls it before each search batch): within an epoch,
-    // an optimistic read checks the buffer descriptor of a block only the first time it reads it.
-    void new_epoch();
     // visit() under pin and share lock, whatever the mode: the authoritative state, TID and distance.
     bool visit_confirmed(std::uint32_t id, const float *q, float *dist, element_info *info);
 
@@ -107,8 +104,6 @@ public:
     bool visit_bounded(std::uint32_t id, const float *q, float bound, float *dist, element_info *info);
     int neighbors(std::uint32_t id, int level, std::uint32_t *out);
     void prefetch(std::uint32_t id) const;
-    // Prefetches the whole record (a row about to be confirmed: its vector is read in full).
-    void prefetch_record(std::uint32_t id) const;
     int read_list(std::uint32_t id, int level, std::uint32_t *out);
     std::uint8_t read_vector(std::uint32_t id, float *out);
     float distance(const float *a, const float *b) const;

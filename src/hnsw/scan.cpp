@@ -79,7 +79,6 @@ void start(IndexScanDesc scan, scan_state &so) {
         if (in.indexable())
             so.query.assign(in.data(), in.data() + layout.dims);
     }
-    so.store.new_epoch();
     meta_page meta = read_meta_header(scan->indexRelation);
     if (meta.entry_point == invalid_id)
         return;
@@ -170,10 +169,6 @@ bool get_tuple(IndexScanDesc scan, ScanDirection) {
     for (;;) {
         while (so.position < so.batch.size()) {
             if (!so.batch_confirmed) {
-                // The row after this one is likely confirmed next: fetch its record meanwhile
-                // (the search read it long ago; its vector is no longer in the CPU caches).
-                if (so.position + 1 < so.batch.size())
-                    so.store.prefetch_record(so.batch[so.position + 1].id);
                 bool moved = false;
                 if (!confirm(so, so.batch[so.position], &moved)) {
                     so.position++;
@@ -203,8 +198,6 @@ bool get_tuple(IndexScanDesc scan, ScanDirection) {
         so.batch.clear();
         so.position = 0;
         so.batch_confirmed = false;
-        // Each batch validates the buffers it reads in place afresh (page_store::new_epoch).
-        so.store.new_epoch();
         so.search->run(static_cast<std::size_t>(ef_search), so.batch);
         so.batches++;
         if (so.batch.empty())
