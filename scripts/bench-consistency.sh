@@ -11,7 +11,8 @@
 # the error rate on each side while ap-south is cut off for 5 s. Report: .run/bench-consistency/results.md.
 # Environment: MERIDIAN_SKIP_BUILD=1 (no dependency install/build), BENCH_WRITERS (16),
 # BENCH_WRITE_SECONDS (10), BENCH_QUERIES (1000), BENCH_EF (auto), BENCH_KEEP=1 (leave the
-# clusters running at the end).
+# clusters running at the end), BENCH_REUSE=1 (measure again on the clusters a previous run
+# loaded and indexed: no load, no index build).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,8 +36,14 @@ fi
 make -s -C bench/consistency BUILD="$root/build/bench"
 replicator=$(pg_config --bindir)/meridian-replicator
 [ -x "$replicator" ] || replicator="$root/build/replicator/meridian-replicator"
-rm -rf "$out"; mkdir -p "$out"; chmod 755 "$out"
-install -d -o postgres -g postgres -m 700 "$out/keys"
+reuse=${BENCH_REUSE:-0}
+if [ "$reuse" = 1 ] && [ -d .run/cons-ap-south/data ] && [ -s "$out/ap-south.pub" ]; then
+  rm -f "$out/results.md"
+else
+  reuse=0
+  rm -rf "$out"; mkdir -p "$out"; chmod 755 "$out"
+  install -d -o postgres -g postgres -m 700 "$out/keys"
+fi
 
 as_postgres() {
   if [ "$(id -un)" = postgres ]; then "$@"; else runuser -u postgres -- "$@"; fi
@@ -60,6 +67,7 @@ trap cleanup EXIT
 
 # --- the servers
 for r in "${regions[@]}"; do
+  if [ "$reuse" = 1 ]; then scripts/cluster.sh start "cons-$r" "${port[$r]}" >/dev/null; continue; fi
   scripts/cluster.sh destroy "cons-$r" >/dev/null 2>&1 || true
   key="$out/keys/$r.key"
   as_postgres "$replicator" keygen "$key" >"$out/$r.pub"
@@ -82,6 +90,7 @@ for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$control) 2>/dev/null && brea
 
 # --- catalogs: each region registers its peers through its own links
 for r in "${regions[@]}"; do
+  [ "$reuse" = 1 ] && break
   {
     echo "CREATE EXTENSION meridian;"
     for o in "${regions[@]}"; do
@@ -112,13 +121,14 @@ for r in "${regions[@]}"; do
 done
 
 # --- load in us-east, replicated to the others
-echo "loading Fashion-MNIST (60,000 x 784) in us-east"
-"$tool" load --conninfo "$(conninfo us-east)"
+[ "$reuse" = 1 ] || { echo "loading Fashion-MNIST (60,000 x 784) in us-east"; "$tool" load --conninfo "$(conninfo us-east)"; }
 for r in "${regions[@]}"; do
+  [ "$reuse" = 1 ] && break
   for _ in $(seq 1200); do [ "$(sql "$r" -c "SELECT count(*) FROM items")" = 60000 ] && break; sleep 0.5; done
   echo "$r: $(sql "$r" -c "SELECT count(*) FROM items") rows"
 done
 for r in "${regions[@]}"; do
+  [ "$reuse" = 1 ] && break
   echo "$r: CREATE INDEX (hnsw, m 16, ef_construction 64)"
   sql "$r" -c "CREATE INDEX items_embedding ON items USING hnsw (embedding vector_l2_ops) WITH (m = 16, ef_construction = 64)" \
            -c "VACUUM (ANALYZE) items" -c "CHECKPOINT"

@@ -2,7 +2,8 @@
 # inter-region connection through wan-proxy: one-way delays of 20 ms between us-east and eu-west
 # and 40 ms on the pairs with ap-south.
 #   quorum write: a COMMIT (w = 2 of 3) takes at least one round trip to the nearest peer and the
-#     row is then in a peer; a region with its links cut fails quorum writes with MR001 (no hang);
+#     row is then in a peer; a region with its links cut, or held (sockets open, nothing moving),
+#     fails quorum writes with MR001 (no hang);
 #     synchronous_commit = local still commits there;
 #   strong: a row committed in eu-west with synchronous_commit = local is returned by an
 #     immediately following strong kNN query (hnsw index) in us-east;
@@ -173,40 +174,45 @@ if ($section{quorum})
 		ok($r->{ok}, 'a synchronous_commit = local write commits') or diag describe($r);
 	}
 
-	# --- both links of eu-west cut (every connection to and from it): its quorum writes fail fast
+	# --- every link of eu-west cut, then held (sockets open, nothing moves: must count as down
+	# too): its quorum writes fail fast
+	for my $how ('cut', 'hold')
 	{
-		wan_isolate('eu-west', 'cut');
+		wan_isolate('eu-west', $how);
 		# Wait until eu-west sees both peers as unavailable (their heartbeats stopped for
-		# heartbeat_timeout) and none of its walsenders to them is left: by then their last
-		# acknowledgement is older than heartbeat_timeout too.
-		ok(wait_for_region_status($eu, $_, 'unavailable', 30), "eu-west marks $_ unavailable once its links are cut")
+		# heartbeat_timeout) and none of the peers' streams from eu-west has acknowledged anything
+		# for heartbeat_timeout (with a cut they are gone): admission must now refuse.
+		ok(wait_for_region_status($eu, $_, 'unavailable', 30), "$how: eu-west marks $_ unavailable")
 		  for ('us-east', 'ap-south');
-		ok($eu->poll_query_until('postgres',
-				q{SELECT count(*) = 0 FROM pg_stat_replication WHERE application_name IN ('us-east', 'ap-south')}),
-			'and the peers\' streams from eu-west are gone');
-		my $r = run_psql($eu, [ insert_sql('eu-west', 'quorum', 200, uuid_of('cut-quorum')) ], timeout => 30);
-		ok(!$r->{hang}, 'a quorum write in the cut-off region does not hang') or diag describe($r);
-		is($r->{sqlstate} // 'none', 'MR001', 'it fails with MR001 (write quorum unavailable)') or diag describe($r);
-		like($r->{error} // '', qr/quorum/i, 'and says so') or diag describe($r);
-		my $in_tx = run_psql($eu, [ 'BEGIN', insert_sql('eu-west', 'quorum', 201, uuid_of('cut-quorum-tx')), 'COMMIT' ],
+		ok($eu->poll_query_until('postgres', q{
+				SELECT count(*) = 0 FROM pg_stat_replication
+				WHERE application_name IN ('us-east', 'ap-south')
+				  AND reply_time > now() - current_setting('meridian.heartbeat_timeout')::interval}),
+			"$how: no peer acknowledged eu-west's stream for heartbeat_timeout");
+		my $r = run_psql($eu, [ insert_sql('eu-west', 'quorum', 200, uuid_of("$how-quorum")) ], timeout => 30);
+		ok(!$r->{hang}, "$how: a quorum write in the cut-off region does not hang") or diag describe($r);
+		is($r->{sqlstate} // 'none', 'MR001', "$how: it fails with MR001 (write quorum unavailable)") or diag describe($r);
+		like($r->{error} // '', qr/quorum/i, "$how: and says so") or diag describe($r);
+		my $in_tx = run_psql($eu, [ 'BEGIN', insert_sql('eu-west', 'quorum', 201, uuid_of("$how-quorum-tx")), 'COMMIT' ],
 			timeout => 30);
-		is($in_tx->{sqlstate} // 'none', 'MR001', 'also inside an explicit transaction (before its commit)')
+		is($in_tx->{sqlstate} // 'none', 'MR001', "$how: also inside an explicit transaction (before its commit)")
 		  or diag describe($in_tx);
-		is($eu->safe_psql('postgres', "SELECT count(*) FROM items WHERE id IN ('" . uuid_of('cut-quorum') . "', '"
-				  . uuid_of('cut-quorum-tx') . "')"), '0', 'the refused writes left no row');
+		is($eu->safe_psql('postgres', "SELECT count(*) FROM items WHERE id IN ('" . uuid_of("$how-quorum") . "', '"
+				  . uuid_of("$how-quorum-tx") . "')"), '0', "$how: the refused writes left no row");
 
-		my $local = run_psql($eu, [ 'SET synchronous_commit = local', insert_sql('eu-west', 'quorum', 202, uuid_of('cut-local')) ],
-			timeout => 30);
-		ok($local->{ok}, 'synchronous_commit = local still commits in the cut-off region') or diag describe($local);
+		my $local = run_psql($eu,
+			[ 'SET synchronous_commit = local', insert_sql('eu-west', 'quorum', 202, uuid_of("$how-local")) ], timeout => 30);
+		ok($local->{ok}, "$how: synchronous_commit = local still commits in the cut-off region") or diag describe($local);
 		my $ev = run_psql($eu, [ 'SELECT count(*) FROM items' ], timeout => 30);
-		ok($ev->{ok}, 'and eventual reads there still succeed') or diag describe($ev);
+		ok($ev->{ok}, "$how: and eventual reads there still succeed") or diag describe($ev);
 
 		wan_heal('eu-west');
-		ok(wait_for_region_status($eu, $_, 'connected AND NOT unavailable', 60), "after restore eu-west streams from $_ again")
+		ok(wait_for_region_status($eu, $_, 'connected AND NOT unavailable', 60), "$how: after restore eu-west streams from $_ again")
 		  for ('us-east', 'ap-south');
-		ok(wait_converged(\@nodes, 'items', 60), 'the regions converge after the restore') or diag explain checksums(\@nodes, 'items');
-		my $again = run_psql($eu, [ insert_sql('eu-west', 'quorum', 203, uuid_of('healed-quorum')) ], timeout => 60);
-		ok($again->{ok}, 'quorum writes in eu-west succeed again') or diag describe($again);
+		ok(wait_converged(\@nodes, 'items', 60), "$how: the regions converge after the restore")
+		  or diag explain checksums(\@nodes, 'items');
+		my $again = run_psql($eu, [ insert_sql('eu-west', 'quorum', 203, uuid_of("$how-healed-quorum")) ], timeout => 60);
+		ok($again->{ok}, "$how: quorum writes in eu-west succeed again") or diag describe($again);
 	}
 }
 
