@@ -22,6 +22,7 @@
 #include "decoding/decoding.hpp"
 #include "pg/context_owned.hpp"
 #include "pg/guard.hpp"
+#include "vector/vector.hpp"
 
 #include <cstdint>
 #include <cstdlib>
@@ -55,6 +56,7 @@ extern "C" {
 #include "utils/rel.h"
 #include "utils/relcache.h"
 #include "utils/syscache.h"
+#include "port/pg_bswap.h"
 #include "utils/uuid.h"
 
 PGDLLEXPORT void _PG_output_plugin_init(OutputPluginCallbacks *cb);
@@ -416,8 +418,27 @@ prepared_column *prepare_columns(const rel_entry *e, Datum *values, bool *nulls,
             p.state = proto::value_state::null;
             continue;
         }
-        bytea *b = SendFunctionCall(const_cast<FmgrInfo *>(&c.send), v);
         p.state = proto::value_state::present;
+        if (c.tag == proto::type_tag::vector) {
+            // Meridian's own type, written here directly in vector_send's format (int16 dim,
+            // int16 unused, then each float4, all in network byte order): vector_send appends
+            // the floats one call at a time, ~10% of a walsender's CPU in the benchmark.
+            const auto *vec = vec::datum_get_vector(v);
+            std::size_t n = std::size_t(vec->dim < 0 ? 0 : vec->dim);
+            auto *out_bytes = static_cast<std::uint8_t *>(palloc(4 + 4 * n));
+            std::uint16_t head[2] = {pg_hton16(std::uint16_t(vec->dim)), pg_hton16(std::uint16_t(vec->unused))};
+            std::memcpy(out_bytes, head, 4);
+            for (std::size_t i = 0; i < n; i++) {
+                std::uint32_t bits;
+                std::memcpy(&bits, &vec->x[i], 4);
+                bits = pg_hton32(bits);
+                std::memcpy(out_bytes + 4 + 4 * i, &bits, 4);
+            }
+            p.data = out_bytes;
+            p.len = 4 + 4 * n;
+            continue;
+        }
+        bytea *b = SendFunctionCall(const_cast<FmgrInfo *>(&c.send), v);
         p.data = reinterpret_cast<const std::uint8_t *>(VARDATA(b));
         p.len = VARSIZE(b) - VARHDRSZ;
     }
