@@ -111,13 +111,17 @@ for r in "${regions[@]}"; do
   for _ in $(seq 50); do [ -s "$out/keys/replicator-$r.pid" ] && break; sleep 0.1; done
   pid[$r]=$(cat "$out/keys/replicator-$r.pid")
 done
+# Streams up: both peers connected in every region, seen five times in a row (a reused cluster
+# still shows the previous run's state until the new replicator publishes its own).
 for r in "${regions[@]}"; do
+  ok=0
   for _ in $(seq 300); do
-    [ "$(sql "$r" -c "SELECT count(*) FROM meridian.region_status WHERE connected")" = 2 ] && break
-    sleep 0.2
+    if [ "$(sql "$r" -c "SELECT count(*) FROM meridian.region_status WHERE connected")" = 2 ]; then
+      ok=$((ok + 1)); [ $ok -ge 5 ] && break
+    else ok=0; fi
+    sleep 0.3
   done
-  [ "$(sql "$r" -c "SELECT count(*) FROM meridian.region_status WHERE connected")" = 2 ] ||
-    { echo "$r: streams did not connect (see $out/replicator-$r.log)" >&2; exit 1; }
+  [ $ok -ge 5 ] || { echo "$r: streams did not connect (see $out/replicator-$r.log)" >&2; exit 1; }
 done
 
 # --- load in us-east, replicated to the others
