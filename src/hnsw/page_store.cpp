@@ -378,19 +378,14 @@ bool page_store::visit_bounded(std::uint32_t id, const float *q, float bound, fl
         p2 = reinterpret_cast<const float *>(r.piece(1));
     }
     const std::uint32_t n2 = layout_.dims - n1;
-    if (shape_.kind == metric::l2 && bound < std::numeric_limits<float>::infinity()) {
-        auto l2 = [](const float *a, const float *b, std::size_t n) { return distance::l2_squared(a, b, n); };
-        bool exact;
-        float d = l2_squared_bounded(l2, q, p1, n1, bound, &exact);
-        if (exact && n2 > 0)
-            d += l2_squared_bounded(l2, q + n1, p2, n2, bound - d, &exact);
-        *dist = d;
-        info->exact = exact;
-    } else {
-        info->exact = true;
-        *dist = n2 == 0 ? distance(q, p1)
-                        : distance_split(q, reinterpret_cast<const char *>(p1), n1, reinterpret_cast<const char *>(p2), n2);
-    }
+    // Always the whole distance, in one kernel call per piece, although the search allows a
+    // lower bound past `bound`: on Fashion-MNIST (ef 40) 69% of visits could stop early, but
+    // only after 4.8 of their 7 chunks of 128 dimensions on average, so the per-chunk calls and
+    // horizontal sums cost more than the memory they saved (9% more instructions per query).
+    (void)bound;
+    info->exact = true;
+    *dist = n2 == 0 ? distance(q, p1)
+                    : distance_split(q, reinterpret_cast<const char *>(p1), n1, reinterpret_cast<const char *>(p2), n2);
     // Torn bytes of an optimistic read can form a NaN, which would upset the search's ordering:
     // such a hint is dropped.
     return !(optimistic_ && std::isnan(*dist));
