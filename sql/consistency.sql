@@ -119,6 +119,16 @@ SELECT cons_try('SELECT count(*) FROM cons_items');
 -- Once the peer's position is applied (noted), the read goes through.
 SELECT meridian.note_peer_progress('cons-far', 'FFFFFFFF/0', clock_timestamp());
 SELECT note FROM cons_items ORDER BY embedding <-> '[1,1]' LIMIT 1;
+-- A read quorum (meridian.strong_read_quorum): with a write quorum of both regions every quorum
+-- write is already here, so no peer needs asking; with a write quorum of 1 the peer is asked.
+SELECT meridian.forget_peer_progress('cons-far');
+SET meridian.strong_read_quorum = on;
+SELECT meridian.set_write_quorum(2);
+SELECT cons_try('SELECT count(*) FROM cons_items');
+SELECT meridian.set_write_quorum(1);
+SELECT cons_try('SELECT count(*) FROM cons_items');
+RESET meridian.strong_read_quorum;
+SELECT meridian.note_peer_progress('cons-far', 'FFFFFFFF/0', clock_timestamp());
 -- An unreachable peer fails the read and names it.
 SELECT meridian.create_region('cons-nowhere', 'host=127.0.0.1 port=1 connect_timeout=2');
 SELECT cons_try('SELECT count(*) FROM cons_items');

@@ -25,6 +25,7 @@ extern int max_staleness_ms;
 extern int consistency_timeout_ms;
 extern int heartbeat_timeout_ms;
 extern bool quorum_admission;
+extern bool strong_read_quorum;
 
 // ---- Shared state (shared_state.cpp): what meridian-replicator has told this server about each
 // peer, in shared memory (needs shared_preload_libraries = 'meridian').
@@ -60,9 +61,15 @@ struct catalog_view {
 const catalog_view &current_catalog();  // loads with SPI if stale: call inside a transaction
 bool is_replicated(const catalog_view &c, Oid relid);
 
-// ---- Strong reads (peer_positions.cpp): each peer's current WAL position, asked over libpq.
-// Fills positions[i] for c.peers[i]; raises MR003 naming the peer(s) not answering by deadline.
-void fetch_peer_positions(const catalog_view &c, TimestampTz deadline, XLogRecPtr *positions);
+// ---- Strong reads (peer_positions.cpp): the peers' current WAL positions, asked over libpq.
+// Every peer is asked; the call returns once `needed` of them answered (all of them, or a read
+// quorum). targets[i], for c.peers[i], is the position this region must have applied from that
+// peer: the peer's own position if it answered, and at least what any answering peer has applied
+// from it. Raises MR003 naming a peer that did not answer when fewer than `needed` did by deadline.
+void fetch_peer_positions(const catalog_view &c, TimestampTz deadline, int needed, XLogRecPtr *targets);
+// What this region has applied from a peer: the larger of the last applied heartbeat's position
+// (shared memory) and the peer's replication origin progress (the last applied transaction).
+XLogRecPtr applied_from(const char *region);
 
 // ---- Hooks
 void install_read_hooks();    // reads.cpp: ExecutorStart

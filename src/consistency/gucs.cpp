@@ -17,6 +17,7 @@ int max_staleness_ms = 200;
 int consistency_timeout_ms = 5000;
 int heartbeat_timeout_ms = 1000;
 bool quorum_admission = true;
+bool strong_read_quorum = false;
 
 namespace {
 const struct config_enum_entry read_levels[] = {
@@ -48,6 +49,12 @@ void register_gucs() {
                              "Refuse, before commit, a quorum write that too few live peer regions could acknowledge.",
                              "When off, such a commit waits for the acknowledgements like any synchronous commit.",
                              &quorum_admission, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable("meridian.strong_read_quorum",
+                             "Strong reads ask only a read quorum of regions (the fastest to answer).",
+                             "With a write quorum w of R regions, R-w peers answering suffice to see every quorum "
+                             "write acknowledged before the read; local commits (synchronous_commit = local) of "
+                             "regions that were not heard from may be missed. Off: every peer must answer.",
+                             &strong_read_quorum, false, PGC_USERSET, 0, nullptr, nullptr, nullptr);
     install_read_hooks();
     install_quorum_hooks();
     if (process_shared_preload_libraries_in_progress)

@@ -93,22 +93,32 @@ void wait_bounded(const catalog_view &c, TimestampTz deadline) {
     ConditionVariableCancelSleep();
 }
 
-// Asks every peer for its current position, then waits until each is applied here.
+// Asks the peers for their current positions, then waits until they are applied here.
 void wait_strong(const catalog_view &c, TimestampTz deadline) {
     if (c.npeers == 0)
         return;
+    // A read quorum: R-w+1 regions, this one included, meet every write quorum of w.
+    int needed = c.npeers;
+    if (strong_read_quorum) {
+        int regions = c.npeers + 1;
+        int w = std::min(std::max(c.write_quorum, 1), regions);
+        needed = std::max(regions - w, 0);
+    }
     XLogRecPtr *targets = static_cast<XLogRecPtr *>(palloc0(sizeof(XLogRecPtr) * c.npeers));
-    fetch_peer_positions(c, deadline, targets);
+    if (needed > 0)
+        fetch_peer_positions(c, deadline, needed, targets);
     ConditionVariable *cv = progress_changed();
     ConditionVariablePrepareToSleep(cv);
     for (;;) {
         int behind = -1;
         XLogRecPtr applied = 0;
         for (int i = 0; i < c.npeers && behind < 0; i++) {
-            peer_progress p = progress_of(c.peers[i].name);
-            if (p.applied_through < targets[i]) {
+            if (targets[i] == 0)
+                continue;
+            XLogRecPtr a = applied_from(c.peers[i].name);
+            if (a < targets[i]) {
                 behind = i;
-                applied = p.applied_through;
+                applied = a;
             }
         }
         if (behind < 0)
@@ -120,7 +130,8 @@ void wait_strong(const catalog_view &c, TimestampTz deadline) {
                                    c.peers[behind].name),
                             errdetail("Applied up to %X/%X of its %X/%X after %d ms (meridian.consistency_timeout).",
                                       static_cast<uint32>(applied >> 32), static_cast<uint32>(applied),
-                                      static_cast<uint32>(targets[behind] >> 32), static_cast<uint32>(targets[behind]), consistency_timeout_ms),
+                                      static_cast<uint32>(targets[behind] >> 32), static_cast<uint32>(targets[behind]),
+                                      consistency_timeout_ms),
                             errhint("See meridian.region_status; a strong read needs every peer region's stream.")));
         }
         ConditionVariableTimedSleep(cv, std::min(remaining_ms(deadline), 10L), PG_WAIT_EXTENSION);

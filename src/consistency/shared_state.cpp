@@ -10,6 +10,7 @@
 
 extern "C" {
 #include "funcapi.h"
+#include "replication/origin.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -108,6 +109,19 @@ peer_progress progress_of(const char *region) {
     }
     SpinLockRelease(&state->mutex);
     return p;
+}
+
+XLogRecPtr applied_from(const char *region) {
+    XLogRecPtr through = progress_of(region).applied_through;
+    char origin[NAMEDATALEN + 16];
+    snprintf(origin, sizeof origin, "meridian_%s", region);
+    RepOriginId id = replorigin_by_name(origin, true);
+    if (id != InvalidRepOriginId) {
+        XLogRecPtr last = replorigin_get_progress(id, false);
+        if (last > through)
+            through = last;
+    }
+    return through;
 }
 
 ConditionVariable *progress_changed() {
