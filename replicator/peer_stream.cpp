@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <memory>
 
 namespace meridian::replicator {
@@ -146,53 +147,130 @@ void peer_stream::session() {
         last_status = clock::now();
     };
 
-    // Group flush: applied transactions commit without waiting for their WAL flush; their end
-    // LSNs (and the positions of heartbeats and keepalives received after them) wait in
-    // `confirmable` until meridian.flush_wal() has made every commit of the apply session durable.
-    // The flush is done as soon as no further message is buffered on the stream, so a lone
-    // transaction is confirmed at once, and at least every max_unflushed transactions or
-    // max_unflushed_time under a continuous stream.
-    constexpr int max_unflushed = 64;
-    constexpr auto max_unflushed_time = std::chrono::milliseconds(20);
-    std::uint64_t confirmable = flushed;
-    int unflushed = 0;  // transactions applied since the last flush
-    auto first_unflushed = clock::time_point{};
-    auto flush = [&] {
-        result r = apply.exec("SELECT meridian.flush_wal()");
-        unflushed = 0;
-        flushed = std::max(flushed, confirmable);
-        send_status(false);  // promptly: a synchronous (quorum) commit at the peer waits for it
+    // The apply session runs in libpq pipeline mode: while the local server applies one
+    // transaction, the next ones are read, verified and queued behind it (at most
+    // max_in_flight), so the applying backend does not wait for the replicator. Each call is its
+    // own transaction (a Sync after each), in stream order. A call names the origin progress it
+    // expects (the end LSN of the call before it), so when one fails, the server refuses every
+    // call queued after it instead of applying it past the gap.
+    //
+    // Group flush: transactions commit without waiting for their WAL flush (synchronous_commit =
+    // off). A meridian.flush_wal() call queued behind them makes every earlier commit of the
+    // session durable; only when it returns are their end LSNs (and the positions of heartbeats and
+    // keepalives received after them) confirmed to the peer. A flush is queued as soon as nothing
+    // more is buffered on the stream (a lone transaction is confirmed at once), one at a time, and
+    // at the latest after max_unflushed transactions.
+    constexpr int max_in_flight = 4;
+    constexpr int max_unflushed = 16;
+    struct call {
+        bool is_flush;
+        std::uint64_t lsn;  // apply: the transaction's end LSN; flush: the position it confirms
+        bool result_seen;
     };
-    // A position before which everything received is applied: confirmed at once when nothing
-    // applied is waiting for a flush, else with the next flush.
+    std::deque<call> in_flight;
+    int applies_in_flight = 0, flushes_in_flight = 0;
+    int unflushed = 0;                 // applies queued since the last flush was queued
+    std::uint64_t confirmable = flushed;  // everything before it was queued or skipped
+    std::uint64_t flush_queued = flushed; // what the last queued flush confirms
+    std::uint64_t sent_progress = applied; // the end LSN of the last apply queued
+
+    if (PQenterPipelineMode(apply.get()) != 1)
+        throw pq_error("could not enter pipeline mode: " + apply.error_message());
+    auto queued = [&](call c) {
+        if (PQpipelineSync(apply.get()) != 1)
+            throw pq_error("could not send to the local server: " + apply.error_message());
+        in_flight.push_back(c);
+    };
+    const char *apply_sql = "SELECT meridian.apply_transaction($1, $2::pg_catalog.pg_lsn)";
+    auto queue_apply = [&](const std::uint8_t *payload, int size, std::uint64_t end_lsn) {
+        std::string expected = walstream::lsn_to_string(sent_progress);
+        const char *values[2] = {reinterpret_cast<const char *>(payload), expected.c_str()};
+        int lengths[2] = {size, 0};
+        int formats[2] = {1, 0};
+        if (PQsendQueryParams(apply.get(), apply_sql, 2, nullptr, values, lengths, formats, 0) != 1)
+            throw pq_error("could not send to the local server: " + apply.error_message());
+        queued({false, end_lsn, false});
+        sent_progress = end_lsn;
+        confirmable = std::max(confirmable, end_lsn);
+        applies_in_flight++;
+        unflushed++;
+    };
+    auto queue_flush = [&] {
+        if (PQsendQueryParams(apply.get(), "SELECT meridian.flush_wal()", 0, nullptr, nullptr, nullptr, nullptr, 0) != 1)
+            throw pq_error("could not send to the local server: " + apply.error_message());
+        queued({true, confirmable, false});
+        flush_queued = confirmable;
+        flushes_in_flight++;
+        unflushed = 0;
+    };
+    // A position before which everything received has been queued: confirmed at once when nothing
+    // queued is waiting to be durable, else by the next flush.
     auto reached = [&](std::uint64_t lsn) {
         confirmable = std::max(confirmable, lsn);
-        if (unflushed == 0)
+        if (in_flight.empty() && unflushed == 0) {
             flushed = std::max(flushed, confirmable);
+            flush_queued = confirmable;  // nothing to flush for it
+        }
+    };
+    // Takes every result the local server has sent, without blocking.
+    auto take_results = [&] {
+        if (in_flight.empty())
+            return;
+        if (PQconsumeInput(apply.get()) != 1)
+            throw pq_error("lost the local session: " + apply.error_message());
+        while (!in_flight.empty() && !PQisBusy(apply.get())) {
+            result r(PQgetResult(apply.get()));
+            if (!r)
+                continue;  // the end of one call's results
+            call &c = in_flight.front();
+            ExecStatusType st = PQresultStatus(r.get());
+            if (st == PGRES_TUPLES_OK && !c.result_seen) {
+                c.result_seen = true;
+            } else if (st == PGRES_PIPELINE_SYNC && c.result_seen) {
+                if (c.is_flush) {
+                    flushes_in_flight--;
+                    flushed = std::max(flushed, c.lsn);
+                    send_status(false);  // promptly: a synchronous (quorum) commit at the peer waits for it
+                } else {
+                    applies_in_flight--;
+                    applied = c.lsn;
+                    board_.update(peer_.name, [&](peer_state &s) {
+                        s.applied_lsn = applied;
+                        s.transactions++;
+                    });
+                }
+                in_flight.pop_front();
+            } else {
+                const char *state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+                std::string why = PQresultErrorMessage(r.get());
+                while (!why.empty() && (why.back() == '\n' || why.back() == ' '))
+                    why.pop_back();
+                if (why.empty())
+                    why = std::string("unexpected result status ") + PQresStatus(st);
+                throw pq_error(why, state ? state : "");
+            }
+        }
     };
 
-    const std::string apply_sql = "SELECT meridian.apply_transaction($1)";
     while (!stopping()) {
+        take_results();
         char *buf = nullptr;
-        int n = PQgetCopyData(repl.get(), &buf, 1);
-        if (n == 0 && unflushed > 0) {
-            // Nothing buffered: read what has arrived meanwhile; flush when that is nothing too.
-            if (PQconsumeInput(repl.get()) != 1)
-                throw pq_error("lost the stream from " + peer_.name + ": " + repl.error_message());
+        int n = 0;
+        if (applies_in_flight < max_in_flight) {
             n = PQgetCopyData(repl.get(), &buf, 1);
             if (n == 0) {
-                flush();
-                continue;
+                if (PQconsumeInput(repl.get()) != 1)
+                    throw pq_error("lost the stream from " + peer_.name + ": " + repl.error_message());
+                n = PQgetCopyData(repl.get(), &buf, 1);
             }
         }
         if (n > 0) {
             std::unique_ptr<char, decltype(&PQfreemem)> owned(buf, &PQfreemem);
-            if (unflushed > 0 && (unflushed >= max_unflushed || clock::now() - first_unflushed >= max_unflushed_time))
-                flush();
             last_received = clock::now();
             auto m = walstream::parse_server_message(reinterpret_cast<const std::uint8_t *>(buf), n);
             if (m.type == walstream::server_message::kind::keepalive) {
-                // Everything received so far is applied, so the walsender's position is confirmed too.
+                // Everything received before it is queued, so the walsender's position is confirmed
+                // with it.
                 reached(m.wal_end);
                 if (m.reply_requested)
                     send_status(false);
@@ -210,24 +288,18 @@ void peer_stream::session() {
                     throw meridian::error("08P01", "message from region \"" + t->region + "\" on the stream of region \"" +
                                                        peer_.name + "\"");
                 progressed_ = true;
-                if (t->end_lsn <= applied)
+                if (t->end_lsn <= sent_progress)
                     continue;  // resent after a restart: applied already
-                apply.exec_binary_param(apply_sql, m.payload, static_cast<int>(m.payload_size));
-                applied = t->end_lsn;
-                confirmable = std::max(confirmable, applied);
-                if (unflushed++ == 0)
-                    first_unflushed = clock::now();
-                board_.update(peer_.name, [&](peer_state &s) {
-                    s.applied_lsn = applied;
-                    s.transactions++;
-                });
+                if (unflushed >= max_unflushed)
+                    queue_flush();
+                queue_apply(m.payload, static_cast<int>(m.payload_size), t->end_lsn);
             } else {
                 auto &h = std::get<protocol::heartbeat>(msg);
                 if (h.region != peer_.name)
                     throw meridian::error("08P01", "heartbeat from region \"" + h.region + "\" on the stream of region \"" +
                                                        peer_.name + "\"");
                 progressed_ = true;
-                // Every transaction committed before the heartbeat came before it and is applied.
+                // Every transaction committed before the heartbeat came before it and is queued.
                 reached(h.wal_lsn);
                 board_.update(peer_.name, [&](peer_state &s) { s.last_heartbeat = h.time; });
             }
@@ -243,19 +315,24 @@ void peer_stream::session() {
         if (n == -2)
             throw pq_error("lost the stream from " + peer_.name + ": " + repl.error_message());
 
-        // Nothing buffered: status update if due (asking for a reply proves the link is alive), then wait.
+        // Nothing buffered: make what is queued durable, one flush at a time. (A full pipeline means
+        // more is coming; max_unflushed bounds the wait then.)
+        bool window_full = applies_in_flight >= max_in_flight;
+        if (!window_full && flushes_in_flight == 0 && confirmable > flush_queued)
+            queue_flush();
+
+        // Status update if due (asking for a reply proves the link is alive), then wait.
         auto now = clock::now();
         if (now - last_status >= settings_.status_interval)
             send_status(true);
-        if (now - last_received >= settings_.receive_timeout)
+        if (!window_full && now - last_received >= settings_.receive_timeout)
             throw pq_error("nothing received from " + peer_.name + " for " +
                            std::to_string(settings_.receive_timeout.count()) + " ms");
-        pollfd p{PQsocket(repl.get()), POLLIN, 0};
-        int rc = poll(&p, 1, 100);
+        pollfd p[2] = {{PQsocket(repl.get()), short(window_full ? 0 : POLLIN), 0},
+                       {PQsocket(apply.get()), short(in_flight.empty() ? 0 : POLLIN), 0}};
+        int rc = poll(p, 2, 100);
         if (rc < 0 && errno != EINTR)
             throw pq_error(std::string("poll failed: ") + std::strerror(errno));
-        if (rc > 0 && PQconsumeInput(repl.get()) != 1)
-            throw pq_error("lost the stream from " + peer_.name + ": " + repl.error_message());
     }
     PQputCopyEnd(repl.get(), nullptr);
     PQflush(repl.get());

@@ -561,7 +561,9 @@ SPIPlanPtr keep_plan(SPIPlanPtr &slot, const char *sql, int nargs, Oid *types) {
     return slot;
 }
 
-int32 apply_decoded(const proto::transaction &m) {
+// expected_progress: InvalidXLogRecPtr, or the origin progress the caller requires (the
+// two-argument form, for pipelined callers: a transaction whose predecessor failed is refused).
+int32 apply_decoded(const proto::transaction &m, XLogRecPtr expected_progress) {
     const char *region = m.region.c_str();
     if (!track_commit_timestamp)
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -692,6 +694,13 @@ int32 apply_decoded(const proto::transaction &m) {
     // A resend of a transaction applied before (after a restart of the replicator): nothing to do.
     applied_lxid = MyProc->lxid;
     XLogRecPtr progress = replorigin_session_get_progress(false);
+    if (!XLogRecPtrIsInvalid(expected_progress) && progress != expected_progress)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("the progress of replication origin \"meridian_%s\" is %X/%X, not %X/%X", region,
+                               uint32(progress >> 32), uint32(progress), uint32(expected_progress >> 32),
+                               uint32(expected_progress)),
+                        errdetail("The transaction ending at %X/%X follows one that was not applied.",
+                                  uint32(m.end_lsn >> 32), uint32(m.end_lsn))));
     if (m.end_lsn <= progress)
         return 0;
 
@@ -824,6 +833,7 @@ extern "C" Datum meridian_apply_transaction(PG_FUNCTION_ARGS) {
     bytea *message = PG_GETARG_BYTEA_PP(0);
     const auto *bytes = reinterpret_cast<const std::uint8_t *>(VARDATA_ANY(message));
     std::size_t size = VARSIZE_ANY_EXHDR(message);
+    XLogRecPtr expected_progress = PG_NARGS() > 1 ? PG_GETARG_LSN(1) : InvalidXLogRecPtr;
     return meridian::pg::guarded([&] {
         proto::message decoded = proto::decode(proto::byte_view(bytes, size));
         const auto *t = std::get_if<proto::transaction>(&decoded);
@@ -831,7 +841,7 @@ extern "C" Datum meridian_apply_transaction(PG_FUNCTION_ARGS) {
             throw meridian::error(meridian::sqlstate::invalid_parameter_value,
                                   "meridian.apply_transaction applies transaction messages, not heartbeats",
                                   "A heartbeat only tells the peer's WAL position and clock.");
-        int32 written = meridian::pg::call([&] { return apply_decoded(*t); });
+        int32 written = meridian::pg::call([&] { return apply_decoded(*t, expected_progress); });
         return Int32GetDatum(written);
     });
 }

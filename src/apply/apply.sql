@@ -31,6 +31,13 @@ CREATE FUNCTION meridian.apply_transaction(message bytea) RETURNS integer
 COMMENT ON FUNCTION meridian.apply_transaction(bytea) IS
     'applies one decoded transaction message of a peer (its signature NOT checked: the caller verified it) under the session''s replication origin meridian_<region>; returns the number of row changes written, 0 when already applied';
 
+-- The same, applied only when the origin's progress is `progress` (the end LSN of the transaction
+-- sent before): a caller that pipelines its calls cannot apply a transaction whose predecessor failed.
+CREATE FUNCTION meridian.apply_transaction(message bytea, progress pg_lsn) RETURNS integer
+    AS 'MODULE_PATHNAME', 'meridian_apply_transaction' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION meridian.apply_transaction(bytea, pg_lsn) IS
+    'meridian.apply_transaction(message), refused (55000) unless the replication origin''s progress is exactly progress';
+
 -- Group flush (docs/apply.md): the replicator applies with synchronous_commit = off and calls
 -- this before it reports applied transactions as flushed to their source region.
 CREATE FUNCTION meridian.flush_wal() RETURNS pg_lsn
@@ -40,4 +47,5 @@ COMMENT ON FUNCTION meridian.flush_wal() IS
 
 -- (tombstone_trigger stays executable: it runs as whoever deletes from a replicated table, and
 -- writes the tombstone as the owner of meridian.tombstones; called directly it refuses to run.)
-REVOKE ALL ON FUNCTION meridian.purge_tombstones(), meridian.apply_transaction(bytea), meridian.flush_wal() FROM PUBLIC;
+REVOKE ALL ON FUNCTION meridian.purge_tombstones(), meridian.apply_transaction(bytea),
+    meridian.apply_transaction(bytea, pg_lsn), meridian.flush_wal() FROM PUBLIC;
