@@ -21,11 +21,15 @@
 
 extern "C" {
 #include "access/commit_ts.h"
+#include "access/genam.h"
+#include "access/nbtree.h"
+#include "access/relscan.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
 #include "catalog/pg_trigger.h"
 #include "commands/trigger.h"
@@ -35,6 +39,7 @@ extern "C" {
 #include "nodes/makefuncs.h"
 #include "replication/origin.h"
 #include "storage/lmgr.h"
+#include "utils/snapmgr.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
@@ -264,6 +269,86 @@ void xact_callback(XactEvent event, void *) {
 // ---------------------------------------------------------------------------------------------
 // One call.
 
+// A lookup by primary key, reused for every change of a call: the index scan is begun once and
+// each lookup is a rescan with the key's values (PostgreSQL's RelationFindReplTupleByIndex begins
+// and ends a scan, and looks up the key's operators, every time). Its protocol is the same: a
+// dirty snapshot sees rows of transactions in progress, whose end it waits for before looking
+// again; a row found is locked, and the lookup starts over when a concurrent update or delete
+// got there first.
+struct key_probe {
+    MemoryContext cxt;  // the scan's: the index AM allocates scan state lazily (e.g. btree's
+                        // killed items), which must outlive the per-change context
+    Relation index;
+    IndexScanDesc scan;
+    SnapshotData dirty;
+    int nkeys;
+    ScanKeyData keys[INDEX_MAX_KEYS];
+};
+
+void probe_begin(key_probe &p, Relation heap, Oid index_oid, int nkeys) {
+    p.index = index_open(index_oid, RowExclusiveLock);
+    if (IndexRelationGetNumberOfKeyAttributes(p.index) != nkeys || p.index->rd_rel->relam != BTREE_AM_OID)
+        elog(ERROR, "index %u is not a btree on %d columns", index_oid, nkeys);
+    p.nkeys = nkeys;
+    for (int i = 0; i < nkeys; i++) {
+        Oid type = p.index->rd_opcintype[i];
+        Oid op = get_opfamily_member(p.index->rd_opfamily[i], type, type, BTEqualStrategyNumber);
+        if (!OidIsValid(op))
+            elog(ERROR, "missing equality operator for type %u in opfamily %u", type, p.index->rd_opfamily[i]);
+        ScanKeyInit(&p.keys[i], AttrNumber(i + 1), BTEqualStrategyNumber, get_opcode(op), (Datum)0);
+    }
+    InitDirtySnapshot(p.dirty);
+    p.cxt = CurrentMemoryContext;
+    p.scan = index_beginscan(heap, p.index, &p.dirty, nkeys, 0);
+}
+
+void probe_end(key_probe &p) {
+    if (p.scan)
+        index_endscan(p.scan);
+    if (p.index)
+        index_close(p.index, NoLock);
+    p.scan = nullptr;
+    p.index = nullptr;
+}
+
+// Finds the row whose key columns equal `values` and locks it (LockTupleExclusive) into `out`.
+bool probe_find(key_probe &p, const Datum *values, TupleTableSlot *out) {
+    for (;;) {
+        for (int i = 0; i < p.nkeys; i++)
+            p.keys[i].sk_argument = values[i];
+        MemoryContext old = MemoryContextSwitchTo(p.cxt);
+        index_rescan(p.scan, p.keys, p.nkeys, nullptr, 0);
+        bool found = index_getnext_slot(p.scan, ForwardScanDirection, out);
+        MemoryContextSwitchTo(old);
+        if (!found)
+            return false;  // a unique index: nothing else can match
+        ExecMaterializeSlot(out);
+        TransactionId xwait = TransactionIdIsValid(p.dirty.xmin) ? p.dirty.xmin : p.dirty.xmax;
+        if (TransactionIdIsValid(xwait)) {
+            XactLockTableWait(xwait, nullptr, nullptr, XLTW_None);
+            continue;
+        }
+        TM_FailureData tmfd;
+        PushActiveSnapshot(GetLatestSnapshot());
+        TM_Result res = table_tuple_lock(p.scan->heapRelation, &out->tts_tid, GetLatestSnapshot(), out,
+                                         GetCurrentCommandId(false), LockTupleExclusive, LockWaitBlock, 0, &tmfd);
+        PopActiveSnapshot();
+        switch (res) {
+        case TM_Ok:
+            return true;
+        case TM_Updated:
+        case TM_Deleted:
+            continue;  // a concurrent change came first: look again
+        case TM_Invisible:
+            elog(ERROR, "attempted to lock invisible tuple");
+            break;
+        default:
+            elog(ERROR, "unexpected table_tuple_lock status: %u", res);
+            break;
+        }
+    }
+}
+
 struct target {
     const std::string *schema;
     const std::string *table;
@@ -271,7 +356,8 @@ struct target {
     Relation rel;
     rel_entry *info;
     ResultRelInfo *rri;
-    TupleTableSlot *search, *found, *fresh;
+    TupleTableSlot *found, *fresh;
+    key_probe pk;
     bool *seen;  // scratch: which table columns a change carries
     bool inserts, updates, deletes;
 };
@@ -291,7 +377,8 @@ struct call_state {
     Relation tomb_rel;
     Oid tomb_index;
     ResultRelInfo *tomb_rri;
-    TupleTableSlot *tomb_search, *tomb_found, *tomb_fresh;
+    TupleTableSlot *tomb_found, *tomb_fresh;
+    key_probe tomb_pk;
 };
 
 const char *key_text(const meridian::uuid::bytes &key) {
@@ -466,15 +553,7 @@ void build_row(call_state &cs, target &tg, const proto::row_change &ch, const in
     ExecStoreVirtualTuple(s);
 }
 
-bool find_row(target &tg, Datum key) {
-    TupleTableSlot *s = tg.search;
-    ExecClearTuple(s);
-    std::memset(s->tts_isnull, true, sizeof(bool) * tg.info->natts);
-    s->tts_values[tg.info->pk_attnum - 1] = key;
-    s->tts_isnull[tg.info->pk_attnum - 1] = false;
-    ExecStoreVirtualTuple(s);
-    return RelationFindReplTupleByIndex(tg.rel, tg.info->pk_index, LockTupleExclusive, s, tg.found);
-}
+bool find_row(target &tg, Datum key) { return probe_find(tg.pk, &key, tg.found); }
 
 void tomb_values(TupleTableSlot *s, Oid relid, Datum key) {
     ExecClearTuple(s);
@@ -485,9 +564,8 @@ void tomb_values(TupleTableSlot *s, Oid relid, Datum key) {
 }
 
 bool find_tombstone(call_state &cs, Oid relid, Datum key) {
-    tomb_values(cs.tomb_search, relid, key);
-    return RelationFindReplTupleByIndex(cs.tomb_rel, cs.tomb_index, LockTupleExclusive, cs.tomb_search,
-                                        cs.tomb_found);
+    Datum values[2] = {ObjectIdGetDatum(relid), key};
+    return probe_find(cs.tomb_pk, values, cs.tomb_found);
 }
 
 // Applies one change; returns whether it wrote anything.
@@ -783,14 +861,14 @@ int32 apply_decoded(const proto::transaction &m, XLogRecPtr expected_progress) {
         if (t < ntargets) {
             target &tg = targets[t];
             tg.rri = rri;
-            tg.search = table_slot_create(rel, &cs.estate->es_tupleTable);
             tg.found = table_slot_create(rel, &cs.estate->es_tupleTable);
             tg.fresh = table_slot_create(rel, &cs.estate->es_tupleTable);
+            probe_begin(tg.pk, rel, tg.info->pk_index, 1);
         } else {
             cs.tomb_rri = rri;
-            cs.tomb_search = table_slot_create(rel, &cs.estate->es_tupleTable);
             cs.tomb_found = table_slot_create(rel, &cs.estate->es_tupleTable);
             cs.tomb_fresh = table_slot_create(rel, &cs.estate->es_tupleTable);
+            probe_begin(cs.tomb_pk, rel, cs.tomb_index, 2);
         }
     }
     EvalPlanQualInit(&cs.epq, cs.estate, nullptr, NIL, -1);
@@ -815,6 +893,9 @@ int32 apply_decoded(const proto::transaction &m, XLogRecPtr expected_progress) {
         CommandCounterIncrement();
     }
 
+    for (int t = 0; t < ntargets; t++)
+        probe_end(targets[t].pk);
+    probe_end(cs.tomb_pk);
     EvalPlanQualEnd(&cs.epq);
     ExecCloseResultRelations(cs.estate);
     ExecCloseRangeTableRelations(cs.estate);
