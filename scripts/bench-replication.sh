@@ -20,6 +20,9 @@
 #   BENCH_REPLICATORS="A B" replicator binaries to compare (default: the installed one); each round
 #                           runs every one of them in turn, then built-in: A, B, built-in, A, B, ...
 #   BENCH_ROUNDS=n          rounds (default 1)
+#   BENCH_LIBS="A.so B.so"  extension libraries to compare, one per replicator of BENCH_REPLICATORS
+#                           (same count): the servers load the library from $out/lib, which is
+#                           swapped before each Meridian run (walsenders and apply sessions are new)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,9 +41,22 @@ make -s -C bench/replication BUILD="$root/build/bench"
 replicator=$(pg_config --bindir)/meridian-replicator
 [ -x "$replicator" ] || replicator="$root/build/replicator/meridian-replicator"
 read -r -a replicators <<<"${BENCH_REPLICATORS:-$replicator}"
+read -r -a libs <<<"${BENCH_LIBS:-}"
+if [ "${#libs[@]}" -gt 0 ] && [ "${#libs[@]}" != "${#replicators[@]}" ]; then
+  echo "BENCH_LIBS needs one library per replicator of BENCH_REPLICATORS" >&2; exit 2
+fi
+libdir_settings=()
+if [ "${#libs[@]}" -gt 0 ]; then
+  libdir_settings=("dynamic_library_path = '$out/lib:\$libdir'")
+fi
+use_lib() {  # swap the library the servers load (new backends only)
+  [ "${#libs[@]}" -gt 0 ] || return 0
+  cp "$1" "$out/lib/.meridian.so.tmp" && chmod 755 "$out/lib/.meridian.so.tmp" && mv -f "$out/lib/.meridian.so.tmp" "$out/lib/meridian.so"
+}
 rounds=${BENCH_ROUNDS:-1}
 rm -rf "$out"; mkdir -p "$out"; chmod 755 "$out"
 install -d -o postgres -g postgres -m 700 "$out/keys"  # the servers' signing keys (owned by postgres, 0600)
+if [ -n "${BENCH_LIBS:-}" ]; then mkdir -p "$out/lib"; chmod 755 "$out/lib"; read -r -a l0 <<<"$BENCH_LIBS"; cp "${l0[0]}" "$out/lib/meridian.so"; chmod 755 "$out/lib/meridian.so"; fi
 
 as_postgres() {
   if [ "$(id -un)" = postgres ]; then "$@"; else runuser -u postgres -- "$@"; fi
@@ -86,7 +102,7 @@ for r in "${regions[@]}"; do
   scripts/cluster.sh start "repl-$r" "${port[$r]}" 'wal_level = logical' 'track_commit_timestamp = on' \
     'max_replication_slots = 10' 'max_wal_senders = 10' \
     "output_plugin_libraries = 'pgoutput, test_decoding, meridian'" 'shared_buffers = 512MB' 'max_wal_size = 8GB' 'checkpoint_timeout = 30min' \
-    "meridian.signing_key_file = '$key'" >/dev/null
+    "meridian.signing_key_file = '$key'" ${libdir_settings[@]+"${libdir_settings[@]}"} >/dev/null
 done
 for r in "${regions[@]}"; do
   {
@@ -104,6 +120,11 @@ for r in "${regions[@]}"; do
     echo "CREATE TABLE items_builtin (id uuid PRIMARY KEY, embedding vector(256) NOT NULL, payload jsonb);"
   } | sql "$r" >/dev/null
 done
+# With BENCH_LIBS, every later session loads the library from $out/lib (by now no session
+# holds the installed one: a backend must not load both).
+if [ "${#libs[@]}" -gt 0 ]; then
+  for r in "${regions[@]}"; do sql "$r" -c "UPDATE pg_proc SET probin = '$out/lib/meridian.so' WHERE probin = '\$libdir/meridian'"; done
+fi
 echo "staging 100,000 rows of vector(256) + jsonb in us-east"
 sql us-east -c "CREATE TABLE bench_staging AS SELECT g AS n,
     (SELECT array_agg(random()::real) FROM generate_series(1, 256) WHERE g >= 0)::vector(256) AS embedding,
@@ -194,9 +215,14 @@ for variant in "${variants[@]}"; do
     done
   fi
   for _ in $(seq "$rounds"); do
-    for bin in "${replicators[@]}"; do
+    for i in "${!replicators[@]}"; do
+      bin=${replicators[$i]}
       label="meridian, $variant"
       [ "${#replicators[@]}" -gt 1 ] && label="meridian ($(basename "$bin")), $variant"
+      if [ "${#libs[@]}" -gt 0 ]; then
+        use_lib "${libs[$i]}"
+        label="meridian ($(basename "$bin") + $(basename "${libs[$i]}")), $variant"
+      fi
       start_replicators "$bin"
       run_pair "$label" items "${receivers_meridian[@]}"
       stop_replicators
