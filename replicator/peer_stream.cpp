@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <optional>
 #include <memory>
 
 namespace meridian::replicator {
@@ -138,6 +139,44 @@ void peer_stream::session() {
 
     std::uint64_t flushed = applied;  // durable here: safe to confirm to the peer
     auto last_status = clock::time_point{};
+
+    // Consistency (docs/consistency.md). Once a heartbeat of the peer is applied here (every
+    // transaction queued before it has committed), the local server learns how far the peer is
+    // applied and, on the local clock, up to when (meridian.note_peer_progress, shared memory):
+    // bounded and strong reads wait on it. Its own connection, so the apply pipeline is untouched.
+    connection progress_session = connection::open(settings_.local_conninfo,
+                                                   {{"application_name", "meridian-replicator progress " + peer_.name}});
+    struct heartbeat_seen {
+        std::uint64_t after;  // applied once `applied` reaches this (the last transaction queued before it)
+        std::uint64_t lsn;
+        std::int64_t peer_time;
+    };
+    std::deque<heartbeat_seen> heartbeats;
+    bool noting_unsupported = false;
+    auto note_heartbeats = [&](std::uint64_t applied_now) {
+        std::optional<heartbeat_seen> last;  // only the latest applied one matters
+        while (!heartbeats.empty() && heartbeats.front().after <= applied_now) {
+            last = heartbeats.front();
+            heartbeats.pop_front();
+        }
+        if (!last || noting_unsupported)
+            return;
+        auto watermark = board_.peer_time_to_local(peer_.name, last->peer_time, now_timestamptz());
+        std::string lsn = walstream::lsn_to_string(last->lsn);
+        std::string wm = watermark ? std::to_string(*watermark) : std::string();
+        result r = progress_session.exec_params(
+            "SELECT meridian.note_peer_progress($1, $2::pg_catalog.pg_lsn, "
+            "timestamptz '2000-01-01 00:00:00+00' + $3::bigint * interval '1 microsecond')",
+            {peer_.name.c_str(), lsn.c_str(), watermark ? wm.c_str() : nullptr});
+        if (std::string(value(r, 0, 0)) != "t") {
+            noting_unsupported = true;
+            log_line("meridian is not in shared_preload_libraries here: bounded and strong reads cannot see region " +
+                     peer_.name + "'s progress");
+        }
+    };
+    // Replies keep the peer's view of this stream fresh: its quorum admission counts a peer live
+    // only if it acknowledged within meridian.heartbeat_timeout (default 1 s).
+    constexpr auto ack_interval = std::chrono::milliseconds(100);
     auto last_received = clock::now();
     auto send_status = [&](bool reply_requested) {
         auto msg = walstream::status_update(flushed, flushed, flushed, now_timestamptz(), reply_requested);
@@ -234,6 +273,7 @@ void peer_stream::session() {
                 } else {
                     applies_in_flight--;
                     applied = c.lsn;
+                    note_heartbeats(applied);
                     board_.update(peer_.name, [&](peer_state &s) {
                         s.applied_lsn = applied;
                         s.transactions++;
@@ -302,6 +342,10 @@ void peer_stream::session() {
                 // Every transaction committed before the heartbeat came before it and is queued.
                 reached(h.wal_lsn);
                 board_.update(peer_.name, [&](peer_state &s) { s.last_heartbeat = h.time; });
+                heartbeats.push_back({sent_progress, h.wal_lsn, h.time});
+                note_heartbeats(applied);
+                if (clock::now() - last_status >= ack_interval)
+                    send_status(false);
             }
             continue;
         }
