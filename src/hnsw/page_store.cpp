@@ -304,7 +304,17 @@ element_header live_header(const page_store::allocation &a, const new_element &e
 }  // namespace
 
 page_store::page_store(Relation index, const index_shape &shape)
-    : index_(index), shape_(shape), layout_(shape.layout), id_limit_(0) {}
+    : index_(index), shape_(shape), layout_(shape.layout), id_limit_(0), record_size_(shape.layout.record_size),
+      vector_offset_(shape.layout.vector_offset), dims_(shape.layout.dims), m0_(shape.layout.m0),
+      kernel_(shape.kind == metric::l2 ? distance::active.l2_squared : distance::active.inner_product),
+      sign_(shape.kind == metric::l2 ? 1.0f : -1.0f) {
+    BufferTag tag;
+    std::memset(&tag, 0, sizeof tag);
+    tag.rnode = index->rd_node;
+    tag.forkNum = MAIN_FORKNUM;
+    static_assert(sizeof tag >= sizeof tag_rel_, "buffer tag layout");
+    std::memcpy(tag_rel_, &tag, sizeof tag_rel_);
+}
 
 bool page_store::valid_id(std::uint32_t id) {
     if (id < id_limit_)
@@ -330,26 +340,9 @@ float page_store::distance_split(const float *q, const char *p1, std::uint32_t n
     return -(distance::inner_product(q, a, n1) + distance::inner_product(q + n1, b, n2));
 }
 
-void page_store::prefetch(std::uint32_t id) const {
-    if (id >= id_limit_ || index_->rd_amcache == nullptr)
-        return;
-    const index_cache &cache = *static_cast<const index_cache *>(index_->rd_amcache);
-    std::uint64_t pos = layout_.record_position(id);
-    BlockNumber b = block_of(pos);
-    if (b >= cache.recent_size || cache.recent[b] == InvalidBuffer)
-        return;
-    // A hint only: the buffer may hold another page by now, which costs nothing but the fetch.
-    // The buffer header is read first when pinning, so it is fetched too.
-    Buffer hint = cache.recent[b];
-    if (!BufferIsLocal(hint))
-        __builtin_prefetch(GetBufferDescriptor(hint - 1), 1);
-    const char *p = static_cast<const char *>(BufferGetBlock(cache.recent[b])) + page_content_offset + offset_in_page(pos);
-    std::uint32_t len = std::min<std::uint32_t>(layout_.record_size, static_cast<std::uint32_t>(payload - offset_in_page(pos)));
-    for (std::uint32_t off = 0; off < len && off < 192; off += 64)
-        __builtin_prefetch(p + off);
-}
-
-bool page_store::visit_bounded(std::uint32_t id, const float *q, float bound, float *dist, element_info *info) {
+// The read path's general case: a locked read (or an optimistic one whose record header
+// straddles two pages, or whose buffers were not remembered).
+bool page_store::visit_read(std::uint32_t id, const float *q, float *dist, element_info *info) {
     if (!valid_id(id))
         return false;
     if ((++visits_ & 255u) == 0)
@@ -378,11 +371,6 @@ bool page_store::visit_bounded(std::uint32_t id, const float *q, float bound, fl
         p2 = reinterpret_cast<const float *>(r.piece(1));
     }
     const std::uint32_t n2 = layout_.dims - n1;
-    // Always the whole distance, in one kernel call per piece, although the search allows a
-    // lower bound past `bound`: on Fashion-MNIST (ef 40) 69% of visits could stop early, but
-    // only after 4.8 of their 7 chunks of 128 dimensions on average, so the per-chunk calls and
-    // horizontal sums cost more than the memory they saved (9% more instructions per query).
-    (void)bound;
     info->exact = true;
     *dist = n2 == 0 ? distance(q, p1)
                     : distance_split(q, reinterpret_cast<const char *>(p1), n1, reinterpret_cast<const char *>(p2), n2);
@@ -426,7 +414,7 @@ bool page_store::locate_list(std::uint32_t id, int level, list_location *loc) {
     return true;
 }
 
-int page_store::neighbors(std::uint32_t id, int level, std::uint32_t *out) {
+int page_store::neighbors_read(std::uint32_t id, int level, std::uint32_t *out) {
     if (level > 0)
         return read_list(id, level, out);
     if (!valid_id(id))

@@ -47,7 +47,7 @@ struct scan_state {
         }
     }
 
-    const index_shape &shape;
+    const index_shape shape;  // a copy: rd_amcache may be rebuilt between calls
     page_store store;
     std::unique_ptr<visited_set> visited;
     std::vector<float> query;
