@@ -142,10 +142,13 @@ public:
 
     // Appends to out, ascending by distance, the next batch of up to ef live elements.
     void run(std::size_t ef, std::vector<found> &out) {
-        std::priority_queue<found, std::vector<found>, by_dist_desc> results;
+        // Room for a typical search up front: growing these vectors one doubling at a time was
+        // ~4% of a query's instructions. (A search visits ~10 * ef elements; most are rejected.)
+        std::priority_queue<found, std::vector<found>, by_dist_desc> results{by_dist_desc(), reserved(ef + 1)};
         // Elements found in earlier rounds but not returned compete again first.
         std::vector<found> earlier;
         earlier.swap(spare_);
+        reserve_more(spare_, 8 * ef);
         element_info info;
         for (found f : earlier) {
             if (!f.exact) {
@@ -160,6 +163,7 @@ public:
         for (const found &f : deferred_)
             candidates_.push(f);
         deferred_.clear();
+        reserve_more(deferred_, 8 * ef);
 
         while (!candidates_.empty()) {
             found c = candidates_.top();
@@ -209,6 +213,13 @@ public:
     std::size_t visited_count() const { return visited_.count(); }
 
 private:
+    static std::vector<found> reserved(std::size_t n) {
+        std::vector<found> v;
+        v.reserve(n);
+        return v;
+    }
+    static void reserve_more(std::vector<found> &v, std::size_t n) { v.reserve(v.size() + n); }
+
     void push_bounded(std::priority_queue<found, std::vector<found>, by_dist_desc> &results, const found &f,
                       std::size_t ef) {
         results.push(f);
@@ -223,7 +234,7 @@ private:
     int level_;
     visited_set &visited_;
     std::vector<std::uint32_t> scratch_;
-    std::priority_queue<found, std::vector<found>, by_dist_asc> candidates_;
+    std::priority_queue<found, std::vector<found>, by_dist_asc> candidates_{by_dist_asc(), reserved(128)};
     std::vector<found> deferred_;  // traversable, beyond the bound when seen
     std::vector<found> spare_;     // live, found but not returned yet
 };

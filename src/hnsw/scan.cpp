@@ -68,7 +68,7 @@ scan_state &state_of(IndexScanDesc scan) { return *static_cast<scan_holder *>(sc
 void start(IndexScanDesc scan, scan_state &so) {
     so.started = true;
     const record_layout &layout = so.shape.layout;
-    so.query.assign(layout.dims, 0.0f);
+    bool have_query = false;
     if (!(scan->orderByData[0].sk_flags & SK_ISNULL)) {
         const vec::Vector *v = pg::call([&] { return vec::datum_get_vector(scan->orderByData[0].sk_argument); });
         if (static_cast<std::uint32_t>(v->dim) != layout.dims)
@@ -76,9 +76,13 @@ void start(IndexScanDesc scan, scan_state &so) {
                                                                 std::to_string(layout.dims) + " and " +
                                                                 std::to_string(v->dim));
         element_input in(v, so.shape);
-        if (in.indexable())
+        if (in.indexable()) {
             so.query.assign(in.data(), in.data() + layout.dims);
+            have_query = true;
+        }
     }
+    if (!have_query)
+        so.query.assign(layout.dims, 0.0f);
     meta_page meta = read_meta_header(scan->indexRelation);
     if (meta.entry_point == invalid_id)
         return;
