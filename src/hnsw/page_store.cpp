@@ -416,7 +416,7 @@ bool page_store::locate_list(std::uint32_t id, int level, list_location *loc) {
 
 int page_store::neighbors_read(std::uint32_t id, int level, std::uint32_t *out) {
     if (level > 0)
-        return read_list(id, level, out);
+        return optimistic_ ? upper_list_hint(id, level, out) : read_list(id, level, out);
     if (!valid_id(id))
         return 0;
     // The next-duplicate pointer sits just before the level-0 list: one read for both.
@@ -435,6 +435,33 @@ int page_store::neighbors_read(std::uint32_t id, int level, std::uint32_t *out) 
     if (next_dup != invalid_id && next_dup != id)
         out[n++] = next_dup;
     return static_cast<int>(n);
+}
+
+// An upper-level list read like the level-0 edges in optimistic mode: the element's header and
+// then its slab's list, both in place when their buffers are still valid. A torn header could
+// name any slab and list: the slab id is checked against the high-water mark and the list index
+// against the slab's capacity, so the read stays inside the stream; the count is clamped and
+// every id is checked again when visited.
+int page_store::upper_list_hint(std::uint32_t id, int level, std::uint32_t *out) {
+    if (!valid_id(id))
+        return 0;
+    char bytes[record_layout::off_count0];
+    {
+        stream_read r(index_, layout_.record_position(id), sizeof bytes, true);
+        r.copy(0, sizeof bytes, bytes);
+    }
+    const element_header h = decode_header(bytes);
+    const std::uint32_t index = h.slab_index + static_cast<std::uint32_t>(level) - 1;
+    if ((h.state != state_live && h.state != state_deleted) || h.level < level || index >= layout_.lists_per_slab ||
+        !valid_id(h.slab_id))
+        return 0;
+    const list_format fmt = list_format::upper(layout_);
+    char list[4 + 4 * max_m];
+    {
+        stream_read r(index_, layout_.record_position(h.slab_id) + layout_.slab_list_offset(index), fmt.bytes, true);
+        r.copy(0, fmt.bytes, list);
+    }
+    return static_cast<int>(decode_list(fmt, list, out));
 }
 
 int page_store::read_list(std::uint32_t id, int level, std::uint32_t *out) {

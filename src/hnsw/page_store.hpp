@@ -96,11 +96,11 @@ public:
 
     page_store(Relation index, const index_shape &shape);
 
-    // Optimistic mode (index scans only): visit/visit_bounded and level-0 neighbors read records
-    // without pin or lock (stream_read), so their distances, states, heap TIDs and edges are
-    // hints that a concurrent write or buffer replacement can, in a rare race, make wrong. The
-    // caller must confirm with visit_confirmed() every element it acts on beyond steering the
-    // search. Everything else (upper-level lists, vectors, all writes) always locks.
+    // Optimistic mode (index scans only): visit/visit_bounded and neighbors (every level) read
+    // records without pin or lock, so their distances, states, heap TIDs and edges are hints
+    // that a concurrent write or buffer replacement can, in a rare race, make wrong. The caller
+    // must confirm with visit_confirmed() every element it acts on beyond steering the search.
+    // Everything else (read_list, read_vector, locate_list, all writes) always locks.
     void set_optimistic(bool on) { optimistic_ = on; }
     // visit() under pin and share lock, whatever the mode: the authoritative state, TID and distance.
     bool visit_confirmed(std::uint32_t id, const float *q, float *dist, element_info *info);
@@ -146,6 +146,7 @@ private:
     // The pieces of the read path that take locks, or handle rare layouts (page_store.cpp).
     bool visit_read(std::uint32_t id, const float *q, float *dist, element_info *info);
     int neighbors_read(std::uint32_t id, int level, std::uint32_t *out);
+    int upper_list_hint(std::uint32_t id, int level, std::uint32_t *out);
     // For an optimistic read: the content area of block b in place, if the buffer it was last seen
     // in still holds it (descriptor tag and BM_VALID, read without the header lock); else null.
     inline const char *resident_page(BlockNumber b) const;
