@@ -14,7 +14,7 @@
 # disabled), so neither pays for the other's decoding.
 # Environment: SECONDS_PER_RUN (default 20), MERIDIAN_SKIP_BUILD=1 (no dependency install/build).
 # For A/B work on the replicator (the defaults give the full benchmark above):
-#   BENCH_NO_INDEX_ONLY=1   only the runs without an index
+#   BENCH_NO_INDEX_ONLY=1   only the runs without an index (BENCH_HNSW_ONLY=1: only those with one)
 #   BENCH_FLAT_ONLY=1       only the flat-out runs (no half-rate run)
 #   BENCH_BUILTIN=0         no built-in logical replication runs
 #   BENCH_REPLICATORS="A B" replicator binaries to compare (default: the installed one); each round
@@ -206,6 +206,7 @@ wait_builtin_streaming() {
 
 variants=("no index" "hnsw index")
 [ "${BENCH_NO_INDEX_ONLY:-0}" = 1 ] && variants=("no index")
+[ "${BENCH_HNSW_ONLY:-0}" = 1 ] && variants=("hnsw index")
 echo "$header"
 for variant in "${variants[@]}"; do
   if [ "$variant" = "hnsw index" ]; then
