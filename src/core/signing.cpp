@@ -88,9 +88,29 @@ public_key secret_key::public_key() const noexcept {
     return k;
 }
 
+namespace {
+
+// What is signed: the keyed BLAKE2b-512 digest of the message, not the message itself. Ed25519
+// hashes what it signs with SHA-512, twice when signing; libsodium's SHA-512 runs at about 400
+// MB/s here and BLAKE2b at about 800, and a 100-row transaction is ~110 kB, so signing the 64-byte
+// digest makes signing ~4x and verifying ~2x cheaper. The key separates this use of Ed25519 from
+// any other (a signature of 64 raw bytes elsewhere can never pass as a message signature here).
+constexpr unsigned char digest_key[] = "meridian replication message v1";  // 31 bytes
+static_assert(sizeof digest_key - 1 >= crypto_generichash_KEYBYTES_MIN && sizeof digest_key - 1 <= crypto_generichash_KEYBYTES_MAX,
+              "BLAKE2b key length");
+constexpr std::size_t digest_size = 64;
+
+void digest(const std::uint8_t *m, std::size_t n, unsigned char *out) {
+    crypto_generichash(out, digest_size, m, n, digest_key, sizeof digest_key - 1);
+}
+
+}  // namespace
+
 void secret_key::sign(const std::uint8_t *m, std::size_t n, std::uint8_t *out) const {
     init();
-    if (crypto_sign_detached(out, nullptr, m, n, sk_.data()) != 0)
+    unsigned char d[digest_size];
+    digest(m, n, d);
+    if (crypto_sign_detached(out, nullptr, d, digest_size, sk_.data()) != 0)
         throw meridian::error(sqlstate::internal_error, "could not sign a message");
 }
 
@@ -106,7 +126,9 @@ bool verify(const public_key &key, const std::uint8_t *m, std::size_t n, const s
     } catch (...) {
         return false;
     }
-    return crypto_sign_verify_detached(sig, m, n, key.data()) == 0;
+    unsigned char d[digest_size];
+    digest(m, n, d);
+    return crypto_sign_verify_detached(sig, d, digest_size, key.data()) == 0;
 }
 
 }  // namespace meridian::signing

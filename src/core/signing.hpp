@@ -46,7 +46,8 @@ public:
     const std::array<std::uint8_t, secret_key_size> &bytes() const noexcept { return sk_; }
     signing::public_key public_key() const noexcept;
 
-    // Detached Ed25519 signature of the n bytes at m (crypto_sign_detached).
+    // Detached Ed25519 signature (crypto_sign_detached) of the keyed BLAKE2b-512 digest of the n
+    // bytes at m (docs/protocol.md, "Signatures").
     signature sign(const std::uint8_t *m, std::size_t n) const;
     void sign(const std::uint8_t *m, std::size_t n, std::uint8_t *out /* signature_size */) const;
 
@@ -56,7 +57,7 @@ private:
     std::array<std::uint8_t, secret_key_size> sk_;
 };
 
-// crypto_sign_verify_detached: true exactly when sig is key's valid signature of the n bytes at m.
+// True exactly when sig is key's valid signature (as made by secret_key::sign) of the n bytes at m.
 bool verify(const public_key &key, const std::uint8_t *m, std::size_t n, const std::uint8_t *sig /* signature_size */) noexcept;
 
 }  // namespace meridian::signing
