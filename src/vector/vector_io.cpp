@@ -11,6 +11,7 @@ extern "C" {
 #include "catalog/pg_type.h"
 #include "common/shortest_dec.h"
 #include "libpq/pqformat.h"
+#include "port/pg_bswap.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -173,11 +174,20 @@ MERIDIAN_SQL_FUNCTION(vector_recv) {
         if (unused != 0)
             throw meridian::error(sqlstate::data_exception, "expected unused to be 0, not " + std::to_string(unused));
         check_expected_dim(typmod, dim);
+        // The elements in one pass over the buffer (replication applies many vectors: a call per
+        // element was ~6% of apply time).
+        if (buf->len - buf->cursor < static_cast<int>(sizeof(float)) * dim)
+            throw meridian::error("08P01", "insufficient data left in message");
         Vector *v = new_vector(dim);
+        const char *src = buf->data + buf->cursor;
         for (int i = 0; i < dim; i++) {
-            v->x[i] = pq_getmsgfloat4(buf);
+            uint32 bits;
+            std::memcpy(&bits, src + sizeof(float) * i, sizeof bits);
+            bits = pg_ntoh32(bits);
+            std::memcpy(&v->x[i], &bits, sizeof bits);
             check_element(v->x[i]);
         }
+        buf->cursor += static_cast<int>(sizeof(float)) * dim;
         return PointerGetDatum(v);
     });
 }
@@ -191,8 +201,15 @@ MERIDIAN_SQL_FUNCTION(vector_send) {
         enlargeStringInfo(&buf, static_cast<int>(2 * sizeof(int16) + sizeof(float) * v->dim));
         pq_sendint16(&buf, static_cast<uint16>(v->dim));
         pq_sendint16(&buf, static_cast<uint16>(v->unused));
-        for (int i = 0; i < v->dim; i++)
-            pq_sendfloat4(&buf, v->x[i]);
+        char *dst = buf.data + buf.len;  // room reserved above
+        for (int i = 0; i < v->dim; i++) {
+            uint32 bits;
+            std::memcpy(&bits, &v->x[i], sizeof bits);
+            bits = pg_hton32(bits);
+            std::memcpy(dst + sizeof(float) * i, &bits, sizeof bits);
+        }
+        buf.len += static_cast<int>(sizeof(float)) * v->dim;
+        buf.data[buf.len] = '\0';
         return PointerGetDatum(pq_endtypsend(&buf));
     });
 }
