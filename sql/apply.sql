@@ -273,6 +273,21 @@ RESET enable_seqscan;
 -- Without track_commit_timestamp there are no versions: refused (cannot be shown here, the
 -- setting needs a restart; see docs/apply.md).
 
+-- ---------------------------------------------------------------------------------------------
+-- In order (the two-argument form): meridian-replicator pipelines its calls and names the origin
+-- progress each expects, so a call refused or failed stops every call queued behind it.
+SELECT pg_replication_origin_session_setup('meridian_apply-south');
+SELECT pg_replication_origin_session_progress(false) AS south_progress \gset
+SELECT meridian.apply_transaction(msg('apply-south', '0/8000', '2026-11-24 10:00:08+00', '[]'), '0/1');
+SELECT pg_replication_origin_session_progress(false) = :'south_progress' AS unchanged;
+SELECT meridian.apply_transaction(msg('apply-south', '0/8000', '2026-11-24 10:00:08+00', '[]'), :'south_progress');
+SELECT pg_replication_origin_session_progress(false);
+-- Group flush: after meridian.flush_wal() every commit before it is durable.
+SELECT meridian.flush_wal() <= pg_current_wal_flush_lsn() AS flushed;
+SELECT has_function_privilege('public', 'meridian.flush_wal()', 'execute') AS public_may_flush,
+       has_function_privilege('public', 'meridian.apply_transaction(bytea, pg_lsn)', 'execute') AS public_may_apply;
+SELECT pg_replication_origin_session_reset();
+
 DROP TABLE apply_items, apply_not_replicated;
 SELECT meridian.purge_tombstones();  -- tombstones of dropped tables go
 SELECT count(*) FROM meridian.tombstones;
