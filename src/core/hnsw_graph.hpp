@@ -78,6 +78,29 @@ public:
         count_++;
         return true;
     }
+    // Marks ids[0..n) and moves the ones not visited before to the front, in order; returns
+    // their count. The search's inner loop: the tags, their size and the generation stay in
+    // registers instead of being reloaded after every store.
+    int mark_all(std::uint32_t *ids, int n) {
+        std::uint16_t *tags = tags_.data();
+        std::size_t size = tags_.size();
+        const std::uint16_t gen = generation_;
+        int fresh = 0;
+        for (int i = 0; i < n; i++) {
+            const std::uint32_t id = ids[i];
+            if (id >= size) {
+                tags_.resize(static_cast<std::size_t>(id) + id / 4 + 64, 0);
+                tags = tags_.data();
+                size = tags_.size();
+            }
+            if (tags[id] != gen) {
+                tags[id] = gen;
+                ids[fresh++] = id;
+            }
+        }
+        count_ += static_cast<std::size_t>(fresh);
+        return fresh;
+    }
     std::size_t count() const { return count_; }
 
 private:
@@ -173,10 +196,7 @@ public:
             int n = s_.neighbors(c.id, level_, scratch_.data());
             // Keep the unvisited neighbors, then measure them in order while the memory of the
             // ones four places ahead is being fetched (hnswlib does this one ahead).
-            int fresh = 0;
-            for (int i = 0; i < n; i++)
-                if (visited_.mark(scratch_[i]))
-                    scratch_[fresh++] = scratch_[i];
+            const int fresh = visited_.mark_all(scratch_.data(), n);
             constexpr int ahead = 4;
             for (int i = 0; i < fresh && i < ahead; i++)
                 s_.prefetch(scratch_[i]);

@@ -414,9 +414,9 @@ bool page_store::locate_list(std::uint32_t id, int level, list_location *loc) {
     return true;
 }
 
-int page_store::neighbors_read(std::uint32_t id, int level, std::uint32_t *out) {
+int page_store::neighbors_read(std::uint32_t id, int level, std::uint32_t *out, bool optimistic) {
     if (level > 0)
-        return optimistic_ ? upper_list_hint(id, level, out) : read_list(id, level, out);
+        return optimistic ? upper_list_hint(id, level, out) : read_list(id, level, out);
     if (!valid_id(id))
         return 0;
     // The next-duplicate pointer sits just before the level-0 list: one read for both.
@@ -426,7 +426,7 @@ int page_store::neighbors_read(std::uint32_t id, int level, std::uint32_t *out) 
     {
         // Optimistically read edges are only followed: every id is checked (valid_id) when visited.
         stream_read r(index_, layout_.record_position(id) + record_layout::off_next_dup, ring_bytes + fmt.bytes,
-                      optimistic_);
+                      optimistic);
         r.copy(0, ring_bytes + fmt.bytes, bytes);
     }
     std::uint32_t n = decode_list(fmt, bytes + ring_bytes, out);
@@ -434,6 +434,14 @@ int page_store::neighbors_read(std::uint32_t id, int level, std::uint32_t *out) 
     std::memcpy(&next_dup, bytes, 4);
     if (next_dup != invalid_id && next_dup != id)
         out[n++] = next_dup;
+    if (optimistic) {
+        // As in the inline path: ids beyond the high-water mark mean the bytes were not ours.
+        std::uint32_t top = 0;
+        for (std::uint32_t i = 0; i < n; i++)
+            top = std::max(top, out[i]);
+        if (top >= id_limit_ && !valid_id(top))
+            return neighbors_read(id, level, out, false);
+    }
     return static_cast<int>(n);
 }
 

@@ -145,7 +145,7 @@ public:
 private:
     // The pieces of the read path that take locks, or handle rare layouts (page_store.cpp).
     bool visit_read(std::uint32_t id, const float *q, float *dist, element_info *info);
-    int neighbors_read(std::uint32_t id, int level, std::uint32_t *out);
+    int neighbors_read(std::uint32_t id, int level, std::uint32_t *out, bool optimistic);
     int upper_list_hint(std::uint32_t id, int level, std::uint32_t *out);
     // For an optimistic read: the content area of block b in place, if the buffer it was last seen
     // in still holds it (descriptor tag and BM_VALID, read without the header lock); else null.
@@ -258,15 +258,28 @@ inline int page_store::neighbors(std::uint32_t id, int level, std::uint32_t *out
             std::memcpy(&next_dup, p, 4);
             std::memcpy(&count, p + ring_bytes, 2);
             const std::uint32_t n = count < m0_ ? count : m0_;
-            std::memcpy(out, p + ring_bytes + 2, n * sizeof(std::uint32_t));
-            if (next_dup != invalid_id && next_dup != id) {
-                out[n] = next_dup;
-                return static_cast<int>(n) + 1;
+            // Bytes of a page that replaced ours in the buffer could hold any ids, and the
+            // visited set grows to the largest id it is given: beyond the high-water mark (read
+            // again), the list is read under lock instead.
+            const char *ids = p + ring_bytes + 2;
+            std::uint32_t top = 0;
+            for (std::uint32_t i = 0; i < n; i++) {
+                std::uint32_t e;
+                std::memcpy(&e, ids + 4 * i, 4);
+                out[i] = e;
+                top = e > top ? e : top;
             }
-            return static_cast<int>(n);
+            std::uint32_t k = n;
+            if (next_dup != invalid_id && next_dup != id) {
+                out[k++] = next_dup;
+                top = next_dup > top ? next_dup : top;
+            }
+            if (top < id_limit_ || valid_id(top))
+                return static_cast<int>(k);
+            return neighbors_read(id, level, out, false);
         }
     }
-    return neighbors_read(id, level, out);
+    return neighbors_read(id, level, out, optimistic_);
 }
 
 // One cache line prefetched. An asm statement rather than __builtin_prefetch: GCC takes a function
