@@ -39,7 +39,8 @@ our @EXPORT_OK =
 # exists"). So this test process makes itself the child subreaper (Linux prctl
 # PR_SET_CHILD_SUBREAPER): postmasters started by the test are re-parented to it, and
 # crash_node reaps them. On failure the helpers still work where the init reaps.
-my $subreaper = 0;
+# (No initializer: "my $x = 0" would run after BEGIN and undo what BEGIN set.)
+my $subreaper;
 BEGIN
 {
 	if ($^O eq 'linux')
@@ -53,6 +54,7 @@ BEGIN
 # so they do not linger as zombies of a non-reaping init after the test.
 END
 {
+	local $?;    # waitpid sets $?, which is the test's exit status in an END block
 	1 while $subreaper && waitpid(-1, WNOHANG) > 0;
 }
 
@@ -117,7 +119,14 @@ sub crash_node
 		while (1)
 		{
 			my $r = waitpid($p, WNOHANG);
-			last if $r == $p || !_running($p);
+			last if $r == $p;
+			if (!_running($p))
+			{
+				# Died between the two checks: reap it if it is ours (a zombie returns at
+				# once; another process's child gives -1 at once).
+				waitpid($p, 0);
+				last;
+			}
 			die "process $p of node \"$name\" survived SIGKILL" if time > $deadline;
 			usleep(20_000);
 		}
