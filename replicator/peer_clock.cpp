@@ -16,12 +16,6 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
-std::int64_t now_timestamptz() {
-    using namespace std::chrono;
-    return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count() -
-           walstream::postgres_epoch_offset_us;
-}
-
 // The peer's clock as TimestampTz microseconds, read when the question is executed there, and
 // which regions the peer hears ("name=true" when unavailable there, comma-separated).
 constexpr const char *clock_query =
@@ -58,7 +52,7 @@ void peer_clock::run() {
                 conn = connection::open(conninfo_, {{"application_name", "meridian-replicator clock " + local_region_},
                                                     {"connect_timeout", "5"}});
             // Asynchronous, so a link that holds packets cannot stall the thread past the interval.
-            std::int64_t sent = now_timestamptz();
+            std::int64_t sent = walstream::now_timestamptz();
             if (!PQsendQuery(conn.get(), clock_query))
                 throw pq_error("could not ask for the clock: " + conn.error_message());
             auto deadline = steady::now() + std::max(interval_ * 2, std::chrono::milliseconds(2000));

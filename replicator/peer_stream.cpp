@@ -21,12 +21,6 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-std::int64_t now_timestamptz() {
-    using namespace std::chrono;
-    return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count() -
-           walstream::postgres_epoch_offset_us;
-}
-
 // The replication connection: the peer's conninfo, as a logical walsender, with our region as
 // application_name (the peer's synchronous_standby_names names us by it), and timeouts so that a
 // peer that vanishes without closing the socket is noticed, unless the DBA's conninfo says otherwise.
@@ -161,7 +155,7 @@ void peer_stream::session() {
         }
         if (!last || noting_unsupported)
             return;
-        auto watermark = board_.peer_time_to_local(peer_.name, last->peer_time, now_timestamptz());
+        auto watermark = board_.peer_time_to_local(peer_.name, last->peer_time, walstream::now_timestamptz());
         std::string lsn = walstream::lsn_to_string(last->lsn);
         std::string wm = watermark ? std::to_string(*watermark) : std::string();
         result r = progress_session.exec_params(
@@ -179,7 +173,7 @@ void peer_stream::session() {
     constexpr auto ack_interval = std::chrono::milliseconds(100);
     auto last_received = clock::now();
     auto send_status = [&](bool reply_requested) {
-        auto msg = walstream::status_update(flushed, flushed, flushed, now_timestamptz(), reply_requested);
+        auto msg = walstream::status_update(flushed, flushed, flushed, walstream::now_timestamptz(), reply_requested);
         if (PQputCopyData(repl.get(), reinterpret_cast<const char *>(msg.data()), static_cast<int>(msg.size())) != 1 ||
             PQflush(repl.get()) < 0)
             throw pq_error("could not send a status update to " + peer_.name + ": " + repl.error_message());

@@ -2,6 +2,7 @@
 
 #include "catalog.hpp"
 #include "core/error.hpp"
+#include "core/partition.hpp"
 #include "core/walstream.hpp"
 #include "log.hpp"
 #include "peer_clock.hpp"
@@ -115,6 +116,7 @@ private:
                 log_line("region " + name + (p == c.peers.end() ? " was dropped" : " changed") + ": stopping its stream");
                 it = streams_.erase(it);  // joins the stream's thread
                 clocks_.erase(name);
+                partitioned_.erase(name);
                 board_.forget(name);
                 published_.erase(name);
             } else {
@@ -130,6 +132,9 @@ private:
             clocks_.emplace(p.name, std::make_unique<peer_clock>(p.name, p.conninfo, c.local, board_, shutdown_));
             streams_.emplace(p.name, std::make_unique<peer_stream>(s, p, board_, shutdown_));
         }
+        peer_names_.clear();
+        for (const peer_region &p : c.peers)
+            peer_names_.push_back(p.name);
         keep_synchronous_standby_names(c);
     }
 
@@ -140,9 +145,6 @@ private:
         result r = local_.exec("SELECT meridian.write_quorum(), current_setting('synchronous_standby_names')");
         int w = std::stoi(value(r, 0, 0));
         write_quorum_ = w;
-        peer_names_.clear();
-        for (const peer_region &p : c.peers)
-            peer_names_.push_back(p.name);
         std::string current = value(r, 0, 1);
         std::string wanted;
         if (w > 1 && !c.peers.empty()) {
@@ -158,12 +160,10 @@ private:
         log_line("write quorum " + std::to_string(w) + ": synchronous_standby_names set to '" + wanted + "'");
     }
 
-    // Bounded reads during a partition (docs/consistency.md): a peer that fewer than w regions
-    // (itself included) hear cannot acknowledge quorum writes, and bounded reads here need not
-    // wait for it while it is unavailable. A region hears a peer when a heartbeat of the peer was
-    // applied there within meridian.heartbeat_timeout: here from this server's shared memory,
-    // elsewhere from what that region said in the last second (peer_clock); a region whose view
-    // is unknown or older is assumed to hear it, so doubt never makes a peer look cut off.
+    // Bounded reads during a partition (docs/consistency.md): a peer heard by fewer than w
+    // regions cannot acknowledge quorum writes, and bounded reads here need not wait for it while
+    // it is unavailable (src/core/partition). This region's view comes from its shared memory,
+    // the others' from what they said in the last second (peer_clock).
     void judge_partitions() {
         if (peer_names_.empty())
             return;
@@ -175,27 +175,29 @@ private:
         auto now = clock::now();
         std::string names = "{", flags = "{";
         for (const std::string &p : peer_names_) {
-            int hearing = 1;  // the peer itself
             auto here = unavailable_here.find(p);
-            if (here != unavailable_here.end() && !here->second)
-                hearing++;
+            bool heard_here = here != unavailable_here.end() && !here->second;
+            std::vector<partition::view> others;
             for (const std::string &q : peer_names_) {
                 if (q == p)
                     continue;
                 auto v = views.find(q);
-                bool known = v != views.end() && now - v->second.fetched <= std::chrono::seconds(1);
-                auto said = known ? v->second.unavailable.find(p) : decltype(v->second.unavailable.end()){};
-                if (!known || said == v->second.unavailable.end() || !said->second)
-                    hearing++;
+                partition::view said = partition::view::unknown;
+                if (v != views.end() && now - v->second.fetched <= std::chrono::seconds(1)) {
+                    auto u = v->second.unavailable.find(p);
+                    if (u != v->second.unavailable.end())
+                        said = u->second ? partition::view::does_not_hear : partition::view::hears;
+                }
+                others.push_back(said);
             }
-            bool partitioned = write_quorum_ > 1 && hearing < write_quorum_;
-            if (partitioned != partitioned_[p])
-                log_line("region " + p + (partitioned ? " is cut off from a write quorum (heard by " + std::to_string(hearing) +
-                                                            " of the " + std::to_string(write_quorum_) + " regions needed)"
-                                                      : " is no longer cut off from a write quorum"));
-            partitioned_[p] = partitioned;
+            partition::judgement j = partition::judge(heard_here, others, write_quorum_);
+            if (j.cut_off != partitioned_[p])
+                log_line("region " + p + (j.cut_off ? " is cut off from a write quorum (heard by " + std::to_string(j.hearing) +
+                                                          " of the " + std::to_string(write_quorum_) + " regions needed)"
+                                                    : " is no longer cut off from a write quorum"));
+            partitioned_[p] = j.cut_off;
             names += (names.size() > 1 ? ",\"" : "\"") + p + "\"";
-            flags += std::string(flags.size() > 1 ? "," : "") + (partitioned ? "t" : "f");
+            flags += std::string(flags.size() > 1 ? "," : "") + (j.cut_off ? "t" : "f");
         }
         names += "}";
         flags += "}";

@@ -8,6 +8,7 @@
 extern "C" {
 #include "access/xlogdefs.h"
 #include "datatype/timestamp.h"
+#include "replication/origin.h"
 #include "storage/condition_variable.h"
 }
 
@@ -32,7 +33,6 @@ extern bool strong_read_quorum;
 void request_shared_state();  // from _PG_init while preloading
 bool shared_state_available();
 struct peer_progress {
-    bool known = false;               // the replicator has noted this peer since the server started
     XLogRecPtr applied_through = 0;   // every change of the peer before this WAL position is applied here
     TimestampTz watermark = 0;        // local clock: all of the peer's commits before it are applied (0: unknown)
     TimestampTz heartbeat_at = 0;     // local clock: when the last heartbeat of the peer was applied
@@ -41,8 +41,16 @@ struct peer_progress {
 };
 // A partition judgement counts only this long after it was noted (the replicator repeats it every 100 ms).
 inline constexpr TimestampTz partition_note_validity = 1000 * 1000;
+// No heartbeat of the peer applied here for meridian.heartbeat_timeout (region_status.unavailable).
+inline bool unavailable(TimestampTz heartbeat_at, TimestampTz now) {
+    return now - heartbeat_at > static_cast<TimestampTz>(heartbeat_timeout_ms) * 1000;
+}
+// The replicator's partition judgement, while it is fresh.
+inline bool judged_cut_off(bool partitioned, TimestampTz noted, TimestampTz now) {
+    return partitioned && now - noted <= partition_note_validity;
+}
 peer_progress progress_of(const char *region);
-ConditionVariable *progress_changed();  // broadcast whenever any peer's progress moves
+ConditionVariable *progress_changed();  // broadcast whenever any peer's progress moves; needs shared_state_available()
 
 // ---- Catalog cache (catalog_cache.cpp): the region catalog as this backend sees it, reloaded after
 // a relcache invalidation of meridian.regions / meridian.replicated_tables.
@@ -68,8 +76,10 @@ bool is_replicated(const catalog_view &c, Oid relid);
 // from it. Raises MR003 naming a peer that did not answer when fewer than `needed` did by deadline.
 void fetch_peer_positions(const catalog_view &c, TimestampTz deadline, int needed, XLogRecPtr *targets);
 // What this region has applied from a peer: the larger of the last applied heartbeat's position
-// (shared memory) and the peer's replication origin progress (the last applied transaction).
-XLogRecPtr applied_from(const char *region);
+// (shared memory) and the progress of the peer's replication origin (the last applied
+// transaction); origin is peer_origin(region), looked up once by the caller.
+RepOriginId peer_origin(const char *region);  // InvalidRepOriginId when none exists yet
+XLogRecPtr applied_from(const char *region, RepOriginId origin);
 
 // ---- Hooks
 void install_read_hooks();    // reads.cpp: ExecutorStart

@@ -57,8 +57,7 @@ void wait_bounded(const catalog_view &c, TimestampTz deadline) {
             peer_progress p = progress_of(c.peers[i].name);
             // A peer cut off from a write quorum of regions cannot acknowledge quorum writes: while
             // it is also unavailable here, bounded reads do not wait for it (docs/consistency.md).
-            if (p.partitioned && now - p.partitioned_noted <= partition_note_validity &&
-                now - p.heartbeat_at > static_cast<TimestampTz>(heartbeat_timeout_ms) * 1000)
+            if (judged_cut_off(p.partitioned, p.partitioned_noted, now) && unavailable(p.heartbeat_at, now))
                 continue;
             TimestampTz staleness = p.watermark ? now - p.watermark : -1;
             bool too_old = staleness < 0 || staleness > static_cast<TimestampTz>(max_staleness_ms) * 1000;
@@ -105,6 +104,9 @@ void wait_strong(const catalog_view &c, TimestampTz deadline) {
         needed = std::max(regions - w, 0);
     }
     XLogRecPtr *targets = static_cast<XLogRecPtr *>(palloc0(sizeof(XLogRecPtr) * c.npeers));
+    RepOriginId *origins = static_cast<RepOriginId *>(palloc(sizeof(RepOriginId) * c.npeers));
+    for (int i = 0; i < c.npeers; i++)
+        origins[i] = peer_origin(c.peers[i].name);
     if (needed > 0)
         fetch_peer_positions(c, deadline, needed, targets);
     ConditionVariable *cv = progress_changed();
@@ -115,7 +117,7 @@ void wait_strong(const catalog_view &c, TimestampTz deadline) {
         for (int i = 0; i < c.npeers && behind < 0; i++) {
             if (targets[i] == 0)
                 continue;
-            XLogRecPtr a = applied_from(c.peers[i].name);
+            XLogRecPtr a = applied_from(c.peers[i].name, origins[i]);
             if (a < targets[i]) {
                 behind = i;
                 applied = a;
@@ -137,10 +139,11 @@ void wait_strong(const catalog_view &c, TimestampTz deadline) {
         ConditionVariableTimedSleep(cv, std::min(remaining_ms(deadline), 10L), PG_WAIT_EXTENSION);
     }
     ConditionVariableCancelSleep();
+    pfree(origins);
     pfree(targets);
 }
 
-void enforce(QueryDesc *qd) {
+void enforce(const catalog_view &c, QueryDesc *qd) {
     if (IsolationUsesXactSnapshot())
         ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                         errmsg("meridian.read_consistency = %s requires the READ COMMITTED isolation level",
@@ -153,7 +156,6 @@ void enforce(QueryDesc *qd) {
                         errmsg("meridian.read_consistency = %s needs meridian in shared_preload_libraries",
                                read_consistency == read_strong ? "strong" : "bounded"),
                         errhint("Add meridian to shared_preload_libraries in postgresql.conf and restart the server.")));
-    const catalog_view &c = current_catalog();
     TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), consistency_timeout_ms);
     if (read_consistency == read_strong)
         wait_strong(c, deadline);
@@ -172,7 +174,7 @@ void executor_start(QueryDesc *qd, int eflags) {
         !(MyProc->lxid == checked_lxid && GetCurrentStatementStartTimestamp() == checked_statement)) {
         const catalog_view &c = current_catalog();
         if (c.installed && reads_replicated_table(c, qd->plannedstmt)) {
-            enforce(qd);
+            enforce(c, qd);
             checked_lxid = MyProc->lxid;
             checked_statement = GetCurrentStatementStartTimestamp();
         }

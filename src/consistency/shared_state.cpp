@@ -10,7 +10,6 @@
 
 extern "C" {
 #include "funcapi.h"
-#include "replication/origin.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -71,12 +70,12 @@ void on_shmem_startup() {
     LWLockRelease(AddinShmemInitLock);
 }
 
-void require_shared_state() {
-    if (!state)
-        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                        errmsg("meridian is not loaded through shared_preload_libraries"),
-                        errdetail("Peer progress, bounded and strong reads live in shared memory."),
-                        errhint("Add meridian to shared_preload_libraries in postgresql.conf and restart the server.")));
+// The slot of a peer, or null. The caller holds state->mutex.
+peer_slot *find_slot(const char *region) {
+    for (int i = 0; i < state->used; i++)
+        if (std::strcmp(state->peers[i].name, region) == 0)
+            return &state->peers[i];
+    return nullptr;
 }
 
 }  // namespace
@@ -95,29 +94,27 @@ peer_progress progress_of(const char *region) {
     if (!state)
         return p;
     SpinLockAcquire(&state->mutex);
-    for (int i = 0; i < state->used; i++) {
-        const peer_slot &s = state->peers[i];
-        if (std::strcmp(s.name, region) == 0) {
-            p.known = true;
-            p.applied_through = s.applied_through;
-            p.watermark = s.watermark;
-            p.heartbeat_at = s.heartbeat_at;
-            p.partitioned = s.partitioned;
-            p.partitioned_noted = s.partitioned_noted;
-            break;
-        }
+    if (const peer_slot *s = find_slot(region)) {
+        p.applied_through = s->applied_through;
+        p.watermark = s->watermark;
+        p.heartbeat_at = s->heartbeat_at;
+        p.partitioned = s->partitioned;
+        p.partitioned_noted = s->partitioned_noted;
     }
     SpinLockRelease(&state->mutex);
     return p;
 }
 
-XLogRecPtr applied_from(const char *region) {
+RepOriginId peer_origin(const char *region) {
+    char name[NAMEDATALEN + 16];
+    snprintf(name, sizeof name, "meridian_%s", region);  // the replicator's origin for that peer
+    return replorigin_by_name(name, true);
+}
+
+XLogRecPtr applied_from(const char *region, RepOriginId origin) {
     XLogRecPtr through = progress_of(region).applied_through;
-    char origin[NAMEDATALEN + 16];
-    snprintf(origin, sizeof origin, "meridian_%s", region);
-    RepOriginId id = replorigin_by_name(origin, true);
-    if (id != InvalidRepOriginId) {
-        XLogRecPtr last = replorigin_get_progress(id, false);
+    if (origin != InvalidRepOriginId) {
+        XLogRecPtr last = replorigin_get_progress(origin, false);
         if (last > through)
             through = last;
     }
@@ -125,7 +122,7 @@ XLogRecPtr applied_from(const char *region) {
 }
 
 ConditionVariable *progress_changed() {
-    require_shared_state();
+    Assert(state != nullptr);  // callers check shared_state_available() first
     return &state->changed;
 }
 
@@ -152,10 +149,7 @@ Datum meridian_note_peer_progress(PG_FUNCTION_ARGS) {
 
     bool full = false;
     SpinLockAcquire(&state->mutex);
-    peer_slot *slot = nullptr;
-    for (int i = 0; i < state->used && !slot; i++)
-        if (std::strcmp(state->peers[i].name, region) == 0)
-            slot = &state->peers[i];
+    peer_slot *slot = find_slot(region);
     if (!slot && state->used < max_peers) {
         slot = &state->peers[state->used++];
         std::memset(slot, 0, sizeof *slot);
@@ -205,8 +199,8 @@ Datum meridian_peer_freshness(PG_FUNCTION_ARGS) {
             nulls[2] = nulls[4] = true;
         }
         values[3] = TimestampTzGetDatum(copy[i].heartbeat_at);
-        values[5] = BoolGetDatum(now - copy[i].heartbeat_at > static_cast<TimestampTz>(heartbeat_timeout_ms) * 1000);
-        values[6] = BoolGetDatum(copy[i].partitioned && now - copy[i].partitioned_noted <= partition_note_validity);
+        values[5] = BoolGetDatum(unavailable(copy[i].heartbeat_at, now));
+        values[6] = BoolGetDatum(judged_cut_off(copy[i].partitioned, copy[i].partitioned_noted, now));
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
     return static_cast<Datum>(0);
@@ -218,14 +212,11 @@ Datum meridian_forget_peer_progress(PG_FUNCTION_ARGS) {
     if (!state)
         PG_RETURN_BOOL(false);
     char *region = text_to_cstring(PG_GETARG_TEXT_PP(0));
-    bool found = false;
     SpinLockAcquire(&state->mutex);
-    for (int i = 0; i < state->used; i++)
-        if (std::strcmp(state->peers[i].name, region) == 0) {
-            state->peers[i] = state->peers[--state->used];
-            found = true;
-            break;
-        }
+    peer_slot *slot = find_slot(region);
+    bool found = slot != nullptr;
+    if (found)
+        *slot = state->peers[--state->used];  // the last slot takes its place
     SpinLockRelease(&state->mutex);
     if (found)
         ConditionVariableBroadcast(&state->changed);
@@ -244,15 +235,13 @@ Datum meridian_note_peer_partitioned(PG_FUNCTION_ARGS) {
     char *region = text_to_cstring(PG_GETARG_TEXT_PP(0));
     bool partitioned = PG_GETARG_BOOL(1);
     TimestampTz now = GetCurrentTimestamp();
-    bool found = false;
     SpinLockAcquire(&state->mutex);
-    for (int i = 0; i < state->used; i++)
-        if (std::strcmp(state->peers[i].name, region) == 0) {
-            state->peers[i].partitioned = partitioned;
-            state->peers[i].partitioned_noted = now;
-            found = true;
-            break;
-        }
+    peer_slot *slot = find_slot(region);
+    bool found = slot != nullptr;
+    if (found) {
+        slot->partitioned = partitioned;
+        slot->partitioned_noted = now;
+    }
     SpinLockRelease(&state->mutex);
     if (found)
         ConditionVariableBroadcast(&state->changed);

@@ -2,9 +2,15 @@
 
 #include "core/error.hpp"
 
+#include <chrono>
 #include <cstdio>
 
 namespace meridian::walstream {
+
+std::int64_t now_timestamptz() {
+    using namespace std::chrono;
+    return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count() - postgres_epoch_offset_us;
+}
 
 namespace {
 

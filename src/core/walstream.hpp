@@ -16,6 +16,9 @@ namespace meridian::walstream {
 // Microseconds between the Unix epoch and PostgreSQL's (2000-01-01 00:00:00 UTC).
 inline constexpr std::int64_t postgres_epoch_offset_us = 946684800LL * 1000000LL;
 
+// The system clock now, as a PostgreSQL TimestampTz (microseconds since 2000-01-01 UTC).
+std::int64_t now_timestamptz();
+
 // One message from the server in CopyBoth mode.
 struct server_message {
     enum class kind { xlog_data, keepalive } type;

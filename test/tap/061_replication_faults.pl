@@ -7,7 +7,7 @@ use strict;
 use warnings;
 use FindBin;
 use lib $FindBin::RealBin;
-use MeridianRegions qw(replicator_binary setup_regions start_replicator stop_replicator kill_replicator
+use MeridianRegions qw(applied_log_sql replicator_binary setup_regions start_replicator stop_replicator kill_replicator
   replicator_log wait_converged checksums wait_for_region_status);
 use MeridianTest qw(crash_node);
 use PostgreSQL::Test::Utils;
@@ -23,17 +23,7 @@ my %node = setup_regions(@names, { table_sql => q{
 	CREATE TABLE events (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), n int NOT NULL, region text NOT NULL,
 	                     payload jsonb);
 	SELECT meridian.replicate_table('events');
-	CREATE TABLE applied_log (op text, id uuid);
-	CREATE FUNCTION log_applied() RETURNS trigger LANGUAGE plpgsql AS $$
-	BEGIN
-		IF pg_replication_origin_session_is_setup() THEN
-			INSERT INTO applied_log VALUES (TG_OP, NEW.id);
-		END IF;
-		RETURN NULL;
-	END $$;
-	CREATE TRIGGER log_applied AFTER INSERT OR UPDATE ON events FOR EACH ROW EXECUTE FUNCTION log_applied();
-	ALTER TABLE events ENABLE ALWAYS TRIGGER log_applied;
-} });
+} . applied_log_sql('events') });
 my @nodes = map { $node{$_} } @names;
 my ($us, $eu, $ap) = @node{@names};
 start_replicator($_) for @nodes;

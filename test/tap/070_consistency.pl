@@ -18,7 +18,7 @@ use strict;
 use warnings;
 use FindBin;
 use lib $FindBin::RealBin;
-use MeridianRegions qw(replicator_binary wan_proxy_binary setup_regions start_replicator stop_replicator
+use MeridianRegions qw(applied_log_sql replicator_binary wan_proxy_binary setup_regions start_replicator stop_replicator
   replicator_log wait_converged checksums wait_for_region_status wan_hold wan_restore wan_isolate wan_heal
   wan_status stop_wan);
 use MeridianTest qw(create_test_vector_function);
@@ -46,17 +46,7 @@ my %node = setup_regions(@names, {
 	                    embedding vector(8) NOT NULL);
 	CREATE INDEX items_embedding ON items USING hnsw (embedding vector_l2_ops);
 	SELECT meridian.replicate_table('items');
-	CREATE TABLE applied_log (op text, id uuid);
-	CREATE FUNCTION log_applied() RETURNS trigger LANGUAGE plpgsql AS $$
-	BEGIN
-		IF pg_replication_origin_session_is_setup() THEN
-			INSERT INTO applied_log VALUES (TG_OP, NEW.id);
-		END IF;
-		RETURN NULL;
-	END $$;
-	CREATE TRIGGER log_applied AFTER INSERT OR UPDATE ON items FOR EACH ROW EXECUTE FUNCTION log_applied();
-	ALTER TABLE items ENABLE ALWAYS TRIGGER log_applied;
-} });
+} . applied_log_sql('items') });
 my @nodes = map { $node{$_} } @names;
 my ($us, $eu, $ap) = @node{@names};
 create_test_vector_function($_, 'postgres') for @nodes;

@@ -47,7 +47,7 @@ use PostgreSQL::Test::Utils ();
 our @EXPORT_OK = qw(replicator_binary setup_regions start_replicator stop_replicator kill_replicator
   replicator_log wait_converged checksums wait_for_region_status
   wan_proxy_binary wan_link wan_links wan_command wan_set_delay wan_set_pair_delay wan_cut wan_hold
-  wan_restore wan_isolate wan_heal wan_status stop_wan);
+  wan_restore wan_isolate wan_heal wan_status stop_wan applied_log_sql);
 
 # meridian-replicator is built by CMake into build/ (make test does that before the TAP tests).
 sub replicator_binary
@@ -323,6 +323,26 @@ sub kill_replicator
 }
 
 # name => meridian.table_checksum($table) for each node.
+# SQL for setup_regions' table_sql: applied_log records every row of $table that the replicator
+# applies (a session with a replication origin), so a transaction applied twice shows as a
+# second entry for its rows (an UPDATE).
+sub applied_log_sql
+{
+	my ($table) = @_;
+	return qq{
+	CREATE TABLE applied_log (op text, id uuid);
+	CREATE FUNCTION log_applied() RETURNS trigger LANGUAGE plpgsql AS \$\$
+	BEGIN
+		IF pg_replication_origin_session_is_setup() THEN
+			INSERT INTO applied_log VALUES (TG_OP, NEW.id);
+		END IF;
+		RETURN NULL;
+	END \$\$;
+	CREATE TRIGGER log_applied AFTER INSERT OR UPDATE ON $table FOR EACH ROW EXECUTE FUNCTION log_applied();
+	ALTER TABLE $table ENABLE ALWAYS TRIGGER log_applied;
+};
+}
+
 sub checksums
 {
 	my ($nodes, $table) = @_;
