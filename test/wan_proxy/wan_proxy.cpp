@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -271,9 +272,12 @@ int main(int argc, char **argv) {
                     fds.push_back({d->from, ev, 0});
                     readers.push_back({d, l.get()});
                 }
-        int timeout = static_cast<int>(std::max<long>(
-            0, std::chrono::duration_cast<std::chrono::milliseconds>(next_due - clock_type::now()).count() + 1));
-        if (poll(fds.data(), fds.size(), timeout) < 0 && errno != EINTR)
+        // Wake when the next chunk is due, to the microsecond: a millisecond-rounded poll timeout
+        // delivered bytes up to 1-2 ms late, which a link's round trip then counted twice.
+        auto wait_ns = std::max<std::int64_t>(
+            0, std::chrono::duration_cast<std::chrono::nanoseconds>(next_due - clock_type::now()).count());
+        timespec timeout{static_cast<time_t>(wait_ns / 1000000000), static_cast<long>(wait_ns % 1000000000)};
+        if (ppoll(fds.data(), fds.size(), &timeout, nullptr) < 0 && errno != EINTR)
             break;
 
         // Control commands.
