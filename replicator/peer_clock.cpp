@@ -91,6 +91,7 @@ void peer_clock::run() {
             if (!last_failure.empty()) {
                 log_line("clock of region " + peer_ + " readable again");
                 last_failure.clear();
+                board_.note_reachable_again(peer_);
             }
         } catch (const std::exception &e) {
             conn.close();

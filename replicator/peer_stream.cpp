@@ -57,9 +57,9 @@ peer_stream::~peer_stream() {
         thread_.join();
 }
 
-void peer_stream::sleep_interruptibly(std::chrono::milliseconds d) const {
+void peer_stream::sleep_until_retry(std::chrono::milliseconds d, std::uint64_t reachable) const {
     auto until = clock::now() + d;
-    while (!stopping() && clock::now() < until)
+    while (!stopping() && clock::now() < until && board_.times_reachable_again(peer_.name) == reachable)
         std::this_thread::sleep_for(std::min<clock::duration>(std::chrono::milliseconds(50), until - clock::now()));
 }
 
@@ -67,6 +67,7 @@ void peer_stream::run() {
     std::chrono::milliseconds backoff(500);
     while (!stopping()) {
         progressed_ = false;
+        const std::uint64_t reachable = board_.times_reachable_again(peer_.name);
         std::string why;
         try {
             session();
@@ -84,7 +85,7 @@ void peer_stream::run() {
             backoff = std::chrono::milliseconds(500);
         log_line("stream from " + peer_.name + " stopped: " + why + "; retrying in " +
                  std::to_string(backoff.count()) + " ms");
-        sleep_interruptibly(backoff);
+        sleep_until_retry(backoff, reachable);
         backoff = std::min(backoff * 2, settings_.max_backoff);
     }
     board_.update(peer_.name, [](peer_state &s) { s.connected = false; });

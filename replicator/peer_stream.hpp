@@ -38,7 +38,9 @@ private:
     void run();
     void session();
     bool stopping() const noexcept { return stop_ || shutdown_; }
-    void sleep_interruptibly(std::chrono::milliseconds d) const;
+    // Sleeps d, or less when stopping or when the peer was reachable again (status_board) more
+    // than `reachable` times: counted before the attempt that failed, so none is missed.
+    void sleep_until_retry(std::chrono::milliseconds d, std::uint64_t reachable) const;
 
     stream_settings settings_;
     peer_region peer_;

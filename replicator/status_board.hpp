@@ -39,6 +39,19 @@ public:
         peers_.erase(peer);
         clocks_.erase(peer);
         views_.erase(peer);
+        reachable_again_.erase(peer);
+    }
+
+    // peer_clock answers again after failing (a link or a server is back): a stream waiting out
+    // its reconnect backoff retries at once instead of up to max_backoff later.
+    void note_reachable_again(const std::string &peer) {
+        std::lock_guard<std::mutex> g(m_);
+        reachable_again_[peer]++;
+    }
+    std::uint64_t times_reachable_again(const std::string &peer) const {
+        std::lock_guard<std::mutex> g(m_);
+        auto it = reachable_again_.find(peer);
+        return it == reachable_again_.end() ? 0 : it->second;
     }
 
     // Clock samples of a peer (peer_clock) and the local time a peer's timestamp is at the latest
@@ -76,6 +89,7 @@ private:
     std::map<std::string, peer_state> peers_;
     std::map<std::string, clockbound::offset_bound> clocks_;
     std::map<std::string, peer_view> views_;
+    std::map<std::string, std::uint64_t> reachable_again_;
 };
 
 }  // namespace meridian::replicator
