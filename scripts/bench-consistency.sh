@@ -7,9 +7,11 @@
 # and replicated (meridian-replicator in every region), then an hnsw index is built in every
 # region. bench/consistency/consistency_bench.cpp measures, in us-east and ap-south: k-NN read
 # latency (avg, p99) at ef_search giving recall@10 >= 0.99 with eventual (local), bounded
-# (200 ms) and strong consistency, quorum-write throughput and commit latency (w = 2 of 3), and
+# (200 ms) and strong consistency, quorum-write commit latency (4 clients) and throughput (16
+# clients) (w = 2 of 3), and
 # the error rate on each side while ap-south is cut off for 5 s. Report: .run/bench-consistency/results.md.
 # Environment: MERIDIAN_SKIP_BUILD=1 (no dependency install/build), BENCH_WRITERS (16),
+# BENCH_LATENCY_WRITERS (4),
 # BENCH_WRITE_SECONDS (10), BENCH_QUERIES (1000), BENCH_EF (auto), BENCH_KEEP=1 (leave the
 # clusters running at the end), BENCH_REUSE=1 (measure again on the clusters a previous run
 # loaded and indexed: no load, no index build).
@@ -106,6 +108,7 @@ done
 
 # --- replicators
 for r in "${regions[@]}"; do
+  rm -f "$out/keys/replicator-$r.pid"  # a reused run's file names the previous, finished replicator
   as_postgres sh -c 'echo $$ > "$1"; exec "$2" --local "$3"' sh "$out/keys/replicator-$r.pid" "$replicator" \
     "$(conninfo "$r")" >>"$out/replicator-$r.log" 2>&1 &
   for _ in $(seq 50); do [ -s "$out/keys/replicator-$r.pid" ] && break; sleep 0.1; done
@@ -153,7 +156,7 @@ results="$out/results.md"
   echo
   "$tool" measure --out "$out" --region "$region_args" --read-regions us-east,ap-south --control "$control" \
     --minority ap-south --minority-links "$minority_links" --queries "${BENCH_QUERIES:-1000}" \
-    --writers "${BENCH_WRITERS:-16}" --write-seconds "${BENCH_WRITE_SECONDS:-10}" ${BENCH_EF:+--ef "$BENCH_EF"}
+    --writers "${BENCH_WRITERS:-16}" --latency-writers "${BENCH_LATENCY_WRITERS:-4}" --write-seconds "${BENCH_WRITE_SECONDS:-10}" ${BENCH_EF:+--ef "$BENCH_EF"}
 } >"$results.tmp"
 mv "$results.tmp" "$results"
 cat "$results"

@@ -7,15 +7,17 @@
 //
 //   consistency-bench measure --out DIR --region NAME=CONNINFO [--region ...] --control PORT
 //       --minority NAME --minority-links L1,L2,... [--queries 1000] [--ef auto|N]
-//       [--writers 16] [--write-seconds 10] [--partition-seconds 5] [--data DIR]
+//       [--writers 16] [--latency-writers 4] [--write-seconds 10] [--partition-seconds 5] [--data DIR]
 //       1. ef_search: the smallest of 40, 60, 80, 120, 200, 400 whose recall@10 over the queries
 //          (eventual reads in the first region) is >= 0.99, unless --ef N;
 //       2. per region: one pass of k-NN queries at each read consistency (eventual = local,
 //          bounded with max_staleness 200 ms, strong), after one warm-up pass: avg and p99 latency
 //          at the client, recall@10, failed queries;
-//       3. per region: quorum writes (synchronous_commit = on) from --writers clients for
-//          --write-seconds: commits/s, commit latency avg/p99, failed writes (written vectors are
-//          test images shifted by 1,000 per component: they never enter a query's top 10);
+//       3. per region: quorum writes (synchronous_commit = on), one row per transaction (BEGIN,
+//          INSERT, COMMIT), for --write-seconds from --latency-writers clients, then from
+//          --writers clients: commits/s, COMMIT latency avg/p99 (where the quorum wait is), the
+//          whole write's latency avg/p99, failed writes (written vectors are test images shifted by
+//          1,000 per component: they never enter a query's top 10);
 //       4. a partition: the minority region's links (wan-proxy control port) are cut for
 //          --partition-seconds while both sides run an eventual reader, a bounded reader and two
 //          quorum writers; errors and operations that started inside the partition, per side;
@@ -130,10 +132,29 @@ public:
         if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) return failed(r.get(), sqlstate);
         return true;
     }
+    // The same row in an explicit transaction, so that COMMIT (where a quorum write waits) is
+    // timed on its own: commit_ms.
+    bool insert_and_commit(int n, const float *v, std::string &sqlstate, double &commit_ms) {
+        if (!command("BEGIN", sqlstate)) return false;
+        if (!insert(n, v, sqlstate)) {
+            std::string ignored;
+            command("ROLLBACK", ignored);
+            return false;
+        }
+        Stopwatch commit;
+        bool ok = command("COMMIT", sqlstate);
+        commit_ms = commit.seconds() * 1e3;
+        return ok;
+    }
     Conn &conn() { return c_; }
 
 private:
     static constexpr Oid INT4OID_ = 23;
+    bool command(const char *sql, std::string &sqlstate) {
+        bench::Result r(PQexec(c_.get(), sql));
+        if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) return failed(r.get(), sqlstate);
+        return true;
+    }
     bool failed(PGresult *r, std::string &sqlstate) {
         const char *s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         sqlstate = s ? s : (PQstatus(c_.get()) == CONNECTION_OK ? "?????" : "conn");
@@ -205,7 +226,9 @@ read_result read_pass(const region &r, const std::string &level, int ef, const F
 }
 
 struct write_result {
-    double per_s = 0, avg_ms = 0, p99_ms = 0;
+    double per_s = 0;
+    double avg_ms = 0, p99_ms = 0;                // INSERT + COMMIT, at the client
+    double commit_avg_ms = 0, commit_p99_ms = 0;  // COMMIT alone: where the quorum wait is
     std::size_t ok = 0, failed = 0;
 };
 
@@ -220,6 +243,7 @@ void written_vector(const FashionMnist &fm, std::size_t i, float *v) {
 
 write_result write_run(const region &r, int writers, double seconds, const FashionMnist &fm) {
     std::vector<std::vector<double>> lat(static_cast<std::size_t>(writers));
+    std::vector<std::vector<double>> commit_lat(static_cast<std::size_t>(writers));
     std::vector<std::size_t> failed(static_cast<std::size_t>(writers));
     std::vector<std::unique_ptr<session>> sessions;
     for (int w = 0; w < writers; ++w)
@@ -235,26 +259,34 @@ write_result write_run(const region &r, int writers, double seconds, const Fashi
             while (clock_type::now() < end) {
                 written_vector(fm, i++, v.data());
                 Stopwatch one;
-                if (sessions[static_cast<std::size_t>(w)]->insert(next_n++, v.data(), state))
+                double commit_ms = 0;
+                if (sessions[static_cast<std::size_t>(w)]->insert_and_commit(next_n++, v.data(), state, commit_ms)) {
                     lat[static_cast<std::size_t>(w)].push_back(one.seconds() * 1e3);
-                else
+                    commit_lat[static_cast<std::size_t>(w)].push_back(commit_ms);
+                } else
                     failed[static_cast<std::size_t>(w)]++;
             }
         });
     for (auto &t : threads) t.join();
     const double secs = wall.seconds();
     write_result out;
-    std::vector<double> all;
+    std::vector<double> all, commits;
     for (int w = 0; w < writers; ++w) {
         all.insert(all.end(), lat[static_cast<std::size_t>(w)].begin(), lat[static_cast<std::size_t>(w)].end());
+        commits.insert(commits.end(), commit_lat[static_cast<std::size_t>(w)].begin(), commit_lat[static_cast<std::size_t>(w)].end());
         out.failed += failed[static_cast<std::size_t>(w)];
     }
     out.ok = all.size();
     out.per_s = static_cast<double>(all.size()) / secs;
-    double sum = 0;
-    for (double x : all) sum += x;
-    out.avg_ms = all.empty() ? 0 : sum / static_cast<double>(all.size());
+    auto avg = [](const std::vector<double> &x) {
+        double sum = 0;
+        for (double v : x) sum += v;
+        return x.empty() ? 0 : sum / static_cast<double>(x.size());
+    };
+    out.avg_ms = avg(all);
     out.p99_ms = bench::percentile(all, 99);
+    out.commit_avg_ms = avg(commits);
+    out.commit_p99_ms = bench::percentile(commits, 99);
     return out;
 }
 
@@ -322,6 +354,7 @@ void measure(const bench::Args &a) {
     const std::string out_dir = a.str("out", ".run/bench-consistency");
     const std::size_t nq = static_cast<std::size_t>(a.num("queries", 1000));
     const int writers = static_cast<int>(a.num("writers", 16));
+    const int latency_writers = static_cast<int>(a.num("latency-writers", 4));
     const double write_seconds = static_cast<double>(a.num("write-seconds", 10));
     const double partition_seconds = static_cast<double>(a.num("partition-seconds", 5));
     const std::string minority = a.str("minority", regions.back().name);
@@ -352,9 +385,9 @@ void measure(const bench::Args &a) {
 
     // 2 and 3.
     emit("| region | ef_search | recall@10 | local (eventual) avg / p99 ms | bounded 200 ms avg / p99 ms | strong (all peers) avg / p99 ms | "
-         "strong (read quorum) avg / p99 ms | "
-         "failed reads | quorum writes/s (" + std::to_string(writers) + " clients) | commit avg / p99 ms | failed writes |");
-    emit("|---|---|---|---|---|---|---|---|---|---|---|");
+         "strong (read quorum) avg / p99 ms | failed reads |");
+    emit("|---|---|---|---|---|---|---|---|");
+    std::vector<std::string> write_lines;
     for (const auto &r : regions) {
         if (std::find(read_regions.begin(), read_regions.end(), r.name) == read_regions.end()) continue;
         std::fprintf(stderr, "%s: reads ...\n", r.name.c_str());
@@ -362,22 +395,32 @@ void measure(const bench::Args &a) {
         read_result bo = read_pass(r, "bounded", ef, fm, gt, false);
         read_result st = read_pass(r, "strong", ef, fm, gt, false);
         read_result sq = read_pass(r, "strong-quorum", ef, fm, gt, false);
-        std::fprintf(stderr, "%s: quorum writes ...\n", r.name.c_str());
-        write_result w = write_run(r, writers, write_seconds, fm);
         char line[512];
         auto lat = [](const read_result &x) {
             return x.ok ? fmt("%.2f", x.avg_ms) + " / " + fmt("%.2f", x.p99_ms) : std::string("n/a (all failed)");
         };
-        std::snprintf(line, sizeof line, "| %s | %d | %.4f | %s | %s | %s | %s | %zu of %zu | %.0f | %.2f / %.2f | %zu |",
+        std::snprintf(line, sizeof line, "| %s | %d | %.4f | %s | %s | %s | %s | %zu of %zu |",
                       r.name.c_str(), ef, ev.recall, lat(ev).c_str(), lat(bo).c_str(), lat(st).c_str(), lat(sq).c_str(),
                       ev.failed + bo.failed + st.failed + sq.failed,
-                      ev.ok + bo.ok + st.ok + sq.ok + ev.failed + bo.failed + st.failed + sq.failed, w.per_s,
-                      w.avg_ms, w.p99_ms, w.failed);
+                      ev.ok + bo.ok + st.ok + sq.ok + ev.failed + bo.failed + st.failed + sq.failed);
         emit(line);
+        // Quorum writes: commit latency with a few clients, then throughput with many (which
+        // saturates the two cores the three regions share).
+        for (int n : {latency_writers, writers}) {
+            std::fprintf(stderr, "%s: quorum writes, %d clients ...\n", r.name.c_str(), n);
+            write_result w = write_run(r, n, write_seconds, fm);
+            std::snprintf(line, sizeof line, "| %s | %d | %.0f | %.2f / %.2f | %.2f / %.2f | %zu |", r.name.c_str(), n, w.per_s,
+                          w.commit_avg_ms, w.commit_p99_ms, w.avg_ms, w.p99_ms, w.failed);
+            write_lines.push_back(line);
+        }
         for (auto *rr : {&ev, &bo, &st, &sq})
             for (auto &[state, n] : rr->errors) std::fprintf(stderr, "%s: %d reads failed with %s\n", r.name.c_str(), n, state.c_str());
     }
     (void)ef_recall;
+    emit("");
+    emit("| region | quorum writers (clients) | writes/s | COMMIT avg / p99 ms | INSERT + COMMIT avg / p99 ms | failed writes |");
+    emit("|---|---|---|---|---|---|");
+    for (const auto &l : write_lines) emit(l);
 
     // 4. The partition.
     if (!minority_links.empty()) {
