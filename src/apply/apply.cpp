@@ -312,7 +312,10 @@ void probe_end(key_probe &p) {
 }
 
 // Finds the row whose key columns equal `values` and locks it (LockTupleExclusive) into `out`.
-bool probe_find(key_probe &p, const Datum *values, TupleTableSlot *out) {
+// With `committed_writer`: when the row's latest version was written by a transaction that has
+// committed but not yet ended (it waits for a write quorum), returns at once with that transaction
+// in *committed_writer and the row unlocked in `out`, instead of waiting for it.
+bool probe_find(key_probe &p, const Datum *values, TupleTableSlot *out, TransactionId *committed_writer = nullptr) {
     for (;;) {
         for (int i = 0; i < p.nkeys; i++)
             p.keys[i].sk_argument = values[i];
@@ -325,6 +328,12 @@ bool probe_find(key_probe &p, const Datum *values, TupleTableSlot *out) {
         ExecMaterializeSlot(out);
         TransactionId xwait = TransactionIdIsValid(p.dirty.xmin) ? p.dirty.xmin : p.dirty.xmax;
         if (TransactionIdIsValid(xwait)) {
+            // The dirty snapshot saw it in progress; a commit in the clog means it is past its
+            // commit record (synchronous replication waits there, holding its locks).
+            if (committed_writer && TransactionIdDidCommit(xwait)) {
+                *committed_writer = xwait;
+                return true;
+            }
             XactLockTableWait(xwait, nullptr, nullptr, XLTW_None);
             continue;
         }
@@ -407,6 +416,19 @@ const char *region_of(call_state &cs, RepOriginId id) {
     return region;
 }
 
+// The version a transaction that committed here gives the rows it wrote.
+lww::version version_of_committed(call_state &cs, TransactionId xid) {
+    lww::version v;
+    TimestampTz ts = 0;
+    RepOriginId node = InvalidRepOriginId;
+    if (TransactionIdGetCommitTsData(xid, &ts, &node)) {
+        v.known = true;
+        v.time = ts;
+        v.region = region_of(cs, node);
+    }
+    return v;
+}
+
 // The version of a stored tuple: (commit timestamp, region) of its xmin.
 lww::version version_of(call_state &cs, TupleTableSlot *slot) {
     bool should_free;
@@ -419,13 +441,7 @@ lww::version version_of(call_state &cs, TupleTableSlot *slot) {
         v.time = cs.msg->commit_time;
         v.region = cs.msg->region;
     } else if (TransactionIdIsNormal(xmin)) {
-        TimestampTz ts = 0;
-        RepOriginId node = InvalidRepOriginId;
-        if (TransactionIdGetCommitTsData(xmin, &ts, &node)) {
-            v.known = true;
-            v.time = ts;
-            v.region = region_of(cs, node);
-        }
+        v = version_of_committed(cs, xmin);
     }
     if (should_free)
         heap_freetuple(tup);
@@ -553,7 +569,27 @@ void build_row(call_state &cs, target &tg, const proto::row_change &ch, const in
     ExecStoreVirtualTuple(s);
 }
 
-bool find_row(target &tg, Datum key) { return probe_find(tg.pk, &key, tg.found); }
+// Quorum writes and conflicts: a local transaction that committed but waits for a write quorum
+// keeps its rows locked until peers have applied it. If this change waited for it while that
+// peer's apply waits, the same way, for a local transaction of the peer's that waits for us, no
+// region would ever confirm: a deadlock across regions. When the waiting transaction's write is
+// the newer one, the incoming change loses last-writer-wins anyway: it is dropped without waiting
+// (`skip` true), and the peer, whose own apply drops the older change the same way, confirms.
+// Otherwise the change waits for it as for any other writer: the newer write never waits on an
+// older one, so there is no cycle.
+bool probe_newer_first(call_state &cs, key_probe &p, const Datum *values, TupleTableSlot *out,
+                       const lww::version &incoming, bool &skip) {
+    TransactionId writer = InvalidTransactionId;
+    bool found = probe_find(p, values, out, &writer);
+    skip = false;
+    if (!TransactionIdIsValid(writer))
+        return found;
+    if (!lww::incoming_wins(version_of_committed(cs, writer), incoming)) {
+        skip = true;
+        return true;
+    }
+    return probe_find(p, values, out);
+}
 
 void tomb_values(TupleTableSlot *s, Oid relid, Datum key) {
     ExecClearTuple(s);
@@ -563,17 +599,16 @@ void tomb_values(TupleTableSlot *s, Oid relid, Datum key) {
     ExecStoreVirtualTuple(s);
 }
 
-bool find_tombstone(call_state &cs, Oid relid, Datum key) {
-    Datum values[2] = {ObjectIdGetDatum(relid), key};
-    return probe_find(cs.tomb_pk, values, cs.tomb_found);
-}
 
 // Applies one change; returns whether it wrote anything.
 bool apply_change(call_state &cs, target &tg, const proto::row_change &ch, int *map) {
     const proto::transaction &m = *cs.msg;
     lww::version incoming{true, m.commit_time, m.region};
     Datum key = key_datum(ch.key);
-    bool live = find_row(tg, key);
+    bool skip = false;
+    bool live = probe_newer_first(cs, tg.pk, &key, tg.found, incoming, skip);
+    if (skip)
+        return false;
     if (ch.op == proto::operation::remove) {
         if (live) {
             if (!lww::incoming_wins(version_of(cs, tg.found), incoming))
@@ -582,7 +617,10 @@ bool apply_change(call_state &cs, target &tg, const proto::row_change &ch, int *
             ExecSimpleRelationDelete(tg.rri, cs.estate, &cs.epq, tg.found);
             return true;
         }
-        bool tomb = find_tombstone(cs, tg.relid, key);
+        Datum tomb_key[2] = {ObjectIdGetDatum(tg.relid), key};
+        bool tomb = probe_newer_first(cs, cs.tomb_pk, tomb_key, cs.tomb_found, incoming, skip);
+        if (skip)
+            return false;
         if (tomb && !lww::incoming_wins(version_of(cs, cs.tomb_found), incoming))
             return false;
         tomb_values(cs.tomb_fresh, tg.relid, key);
@@ -596,7 +634,9 @@ bool apply_change(call_state &cs, target &tg, const proto::row_change &ch, int *
     map_columns(cs, tg, ch, map);
     if (live && !lww::incoming_wins(version_of(cs, tg.found), incoming))
         return false;
-    if (find_tombstone(cs, tg.relid, key) && !lww::incoming_wins(version_of(cs, cs.tomb_found), incoming))
+    Datum tomb_key[2] = {ObjectIdGetDatum(tg.relid), key};
+    bool tomb = probe_newer_first(cs, cs.tomb_pk, tomb_key, cs.tomb_found, incoming, skip);
+    if (skip || (tomb && !lww::incoming_wins(version_of(cs, cs.tomb_found), incoming)))
         return false;
     if (live) {
         build_row(cs, tg, ch, map, true);
