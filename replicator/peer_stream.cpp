@@ -5,6 +5,7 @@
 #include "core/walstream.hpp"
 #include "log.hpp"
 #include "pq.hpp"
+#include "progress_notes.hpp"
 
 #include <poll.h>
 
@@ -138,36 +139,23 @@ void peer_stream::session() {
     // Consistency (docs/consistency.md). Once a heartbeat of the peer is applied here (every
     // transaction queued before it has committed), the local server learns how far the peer is
     // applied and, on the local clock, up to when (meridian.note_peer_progress, shared memory):
-    // bounded and strong reads wait on it. Its own connection, so the apply pipeline is untouched.
-    connection progress_session = connection::open(settings_.local_conninfo,
-                                                   {{"application_name", "meridian-replicator progress " + peer_.name}});
+    // bounded and strong reads wait on it. Its own connection, answers taken later, so neither
+    // the apply pipeline nor the stream waits for it.
+    progress_notes notes(settings_.local_conninfo, peer_.name);
     struct heartbeat_seen {
         std::uint64_t after;  // applied once `applied` reaches this (the last transaction queued before it)
         std::uint64_t lsn;
         std::int64_t peer_time;
     };
     std::deque<heartbeat_seen> heartbeats;
-    bool noting_unsupported = false;
     auto note_heartbeats = [&](std::uint64_t applied_now) {
         std::optional<heartbeat_seen> last;  // only the latest applied one matters
         while (!heartbeats.empty() && heartbeats.front().after <= applied_now) {
             last = heartbeats.front();
             heartbeats.pop_front();
         }
-        if (!last || noting_unsupported)
-            return;
-        auto watermark = board_.peer_time_to_local(peer_.name, last->peer_time, walstream::now_timestamptz());
-        std::string lsn = walstream::lsn_to_string(last->lsn);
-        std::string wm = watermark ? std::to_string(*watermark) : std::string();
-        result r = progress_session.exec_params(
-            "SELECT meridian.note_peer_progress($1, $2::pg_catalog.pg_lsn, "
-            "timestamptz '2000-01-01 00:00:00+00' + $3::bigint * interval '1 microsecond')",
-            {peer_.name.c_str(), lsn.c_str(), watermark ? wm.c_str() : nullptr});
-        if (std::string(value(r, 0, 0)) != "t") {
-            noting_unsupported = true;
-            log_line("meridian is not in shared_preload_libraries here: bounded and strong reads cannot see region " +
-                     peer_.name + "'s progress");
-        }
+        if (last)
+            notes.note(last->lsn, board_.peer_time_to_local(peer_.name, last->peer_time, walstream::now_timestamptz()));
     };
     // Replies keep the peer's view of this stream fresh: its quorum admission counts a peer live
     // only if it acknowledged within meridian.heartbeat_timeout (default 1 s).
@@ -289,6 +277,7 @@ void peer_stream::session() {
 
     while (!stopping()) {
         take_results();
+        notes.take_answer();
         char *buf = nullptr;
         int n = 0;
         if (applies_in_flight < max_in_flight) {
@@ -367,9 +356,11 @@ void peer_stream::session() {
         if (!window_full && now - last_received >= settings_.receive_timeout)
             throw pq_error("nothing received from " + peer_.name + " for " +
                            std::to_string(settings_.receive_timeout.count()) + " ms");
-        pollfd p[2] = {{PQsocket(repl.get()), short(window_full ? 0 : POLLIN), 0},
-                       {PQsocket(apply.get()), short(in_flight.empty() ? 0 : POLLIN), 0}};
-        int rc = poll(p, 2, 100);
+        int note_socket = notes.socket_awaiting_answer();
+        pollfd p[3] = {{PQsocket(repl.get()), short(window_full ? 0 : POLLIN), 0},
+                       {PQsocket(apply.get()), short(in_flight.empty() ? 0 : POLLIN), 0},
+                       {note_socket, short(note_socket < 0 ? 0 : POLLIN), 0}};
+        int rc = poll(p, 3, 100);
         if (rc < 0 && errno != EINTR)
             throw pq_error(std::string("poll failed: ") + std::strerror(errno));
     }
