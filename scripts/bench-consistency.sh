@@ -140,6 +140,12 @@ for r in "${regions[@]}"; do
   sql "$r" -c "CREATE INDEX items_embedding ON items USING hnsw (embedding vector_l2_ops) WITH (m = 16, ef_construction = 64)" \
            -c "VACUUM (ANALYZE) items" -c "CHECKPOINT"
 done
+# A reused run starts like a fresh one: the rows earlier runs wrote vacuumed and analyzed, so
+# autovacuum does not pick this run to do it (it did once, in the middle of the writes).
+for r in "${regions[@]}"; do
+  [ "$reuse" = 1 ] || break
+  sql "$r" -c "VACUUM (ANALYZE) items" -c "CHECKPOINT"
+done
 # The replicators keep synchronous_standby_names (ANY w-1 of the peers) in every region.
 for r in "${regions[@]}"; do
   for _ in $(seq 100); do sql "$r" -c "SHOW synchronous_standby_names" | grep -q '^ANY' && break; sleep 0.1; done

@@ -480,13 +480,19 @@ void measure(const bench::Args &a) {
         std::this_thread::sleep_for(std::chrono::seconds(2));
         stop = true;
         for (auto &t : threads) t.join();
-        // Convergence after the heal (the load has stopped).
+        // Convergence after the heal (the load has stopped): every region's checksum at once (one
+        // takes ~1.5 s over 70,000 rows of 784 dimensions); the time reported is when the first
+        // check that found them all equal started.
         double converged_after = -1;
         while (since() - healed_at < 60) {
-            std::map<std::string, int> distinct;
-            for (const auto &r : regions) distinct[checksum(r.conninfo)]++;
-            if (distinct.size() == 1) {
-                converged_after = since() - healed_at;
+            const double check_started = since();
+            std::vector<std::string> sums(regions.size());
+            std::vector<std::thread> checks;
+            for (std::size_t i = 0; i < regions.size(); ++i)
+                checks.emplace_back([&, i] { sums[i] = checksum(regions[i].conninfo); });
+            for (auto &t : checks) t.join();
+            if (std::all_of(sums.begin(), sums.end(), [&](const std::string &s) { return s == sums.front(); })) {
+                converged_after = check_started - healed_at;
                 break;
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -519,7 +525,9 @@ void measure(const bench::Args &a) {
                  kinds + " | " + (states.empty() ? "none" : states) + " |");
         }
         emit("");
-        emit(converged_after >= 0 ? "After the heal every region had the same table_checksum within " + fmt("%.2f", converged_after) + " s."
+        emit(converged_after >= 0 ? "After the heal every region had the same table_checksum " + fmt("%.2f", converged_after) +
+                                        " s after the heal (the start of the first check that found them equal; the "
+                                        "load ran 2 s past the heal)."
                                   : "After the heal the regions did NOT converge within 60 s.");
     }
     std::fputs(report.c_str(), stdout);
