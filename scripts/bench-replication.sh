@@ -130,6 +130,14 @@ sql us-east -c "CREATE TABLE bench_staging AS SELECT g AS n,
     (SELECT array_agg(random()::real) FROM generate_series(1, 256) WHERE g >= 0)::vector(256) AS embedding,
     jsonb_build_object('n', g, 'tag', md5(g::text), 'ok', true) AS payload
   FROM generate_series(0, 99999) g" -c "ALTER TABLE bench_staging ADD PRIMARY KEY (n)" -c "VACUUM ANALYZE bench_staging"
+# Warm-up: fresh clusters have one WAL segment; the first run would create and zero-fill every
+# segment it writes (~0.5 GB per region flat out) while later runs reuse recycled ones. Writing
+# ~1 GB of WAL in every region once, before any run, gives every run (and both methods) recycled
+# segments.
+for r in "${regions[@]}"; do
+  sql "$r" -c "CREATE TABLE bench_wal_warmup AS SELECT g, repeat(md5(g::text), 30) AS filler FROM generate_series(1, 800000) g" \
+           -c "DROP TABLE bench_wal_warmup" -c "CHECKPOINT"
+done
 sql us-east -c "CREATE PUBLICATION bench_pub FOR TABLE items_builtin"
 for r in eu-west ap-south; do
   sql "$r" -c "CREATE SUBSCRIPTION bench_sub_${r//-/_} CONNECTION '$(conninfo us-east)' PUBLICATION bench_pub
