@@ -38,7 +38,10 @@ extern "C" {
 #include "lib/stringinfo.h"
 #include "nodes/makefuncs.h"
 #include "replication/origin.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
 #include "storage/lmgr.h"
+#include "utils/wait_event.h"
 #include "utils/snapmgr.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
@@ -313,8 +316,10 @@ void probe_end(key_probe &p) {
 
 // Finds the row whose key columns equal `values` and locks it (LockTupleExclusive) into `out`.
 // With `committed_writer`: when the row's latest version was written by a transaction that has
-// committed but not yet ended (it waits for a write quorum), returns at once with that transaction
-// in *committed_writer and the row unlocked in `out`, instead of waiting for it.
+// committed but not yet ended (it waits for a write quorum), returns with that transaction in
+// *committed_writer and the row unlocked in `out`, instead of waiting for it to end. A writer
+// still in progress is waited for only until it ends or commits (an open transaction that then
+// commits with a quorum wait would otherwise hold this wait through its own).
 bool probe_find(key_probe &p, const Datum *values, TupleTableSlot *out, TransactionId *committed_writer = nullptr) {
     for (;;) {
         for (int i = 0; i < p.nkeys; i++)
@@ -330,9 +335,17 @@ bool probe_find(key_probe &p, const Datum *values, TupleTableSlot *out, Transact
         if (TransactionIdIsValid(xwait)) {
             // The dirty snapshot saw it in progress; a commit in the clog means it is past its
             // commit record (synchronous replication waits there, holding its locks).
-            if (committed_writer && TransactionIdDidCommit(xwait)) {
-                *committed_writer = xwait;
-                return true;
+            if (committed_writer) {
+                while (!ConditionalXactLockTableWait(xwait)) {
+                    if (TransactionIdDidCommit(xwait)) {
+                        *committed_writer = xwait;
+                        return true;
+                    }
+                    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1, PG_WAIT_EXTENSION);
+                    ResetLatch(MyLatch);
+                    CHECK_FOR_INTERRUPTS();
+                }
+                continue;
             }
             XactLockTableWait(xwait, nullptr, nullptr, XLTW_None);
             continue;

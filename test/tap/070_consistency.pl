@@ -6,7 +6,8 @@
 #     fails quorum writes with MR001 (no hang);
 #     synchronous_commit = local still commits there;
 #   conflict: quorum updates of one row committed at the same instant in every region all return
-#     (no deadlock across regions) and every region keeps the same, newest, write;
+#     (no deadlock across regions) and every region keeps the same, newest, write; likewise when a
+#     peer's update arrives while the local transaction holding the row is still open;
 #   strong: a row committed in eu-west with synchronous_commit = local is returned by an
 #     immediately following strong kNN query (hnsw index) in us-east;
 #   bounded: with ap-south's stream into us-east held longer than max_staleness, bounded reads in
@@ -219,41 +220,66 @@ if ($section{conflict})
 	my $id = uuid_of('conflict-row');
 	$us->safe_psql('postgres', insert_sql('us-east', 'conflict', 0, $id));
 	$_->poll_query_until('postgres', "SELECT count(*) = 1 FROM items WHERE id = '$id'") for ($eu, $ap);
-	for my $round (1 .. 3)
-	{
-		# Every region updates the row and commits at the same instant, 1 s from now.
+
+	# Each region in %commit_after updates the row, then commits that many seconds after a common
+	# instant 1 s from now. True when every COMMIT returned within 30 s.
+	my $update_and_commit = sub {
+		my ($label, %commit_after) = @_;
 		my $at = $us->safe_psql('postgres', "SELECT clock_timestamp() + interval '1 s'");
 		my (%h, %out, %err);
-		for my $n (@nodes)
+		for my $n (grep { exists $commit_after{ $_->name } } @nodes)
 		{
 			my $name = $n->name;
 			my @cmd = ('psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-h', $n->host, '-p', $n->port, '-d', 'postgres',
-				'-c', 'BEGIN', '-c', "UPDATE items SET stream = 'conflict-$round-$name' WHERE id = '$id'",
-				'-c', "SELECT pg_sleep(greatest(0, extract(epoch FROM timestamptz '$at' - clock_timestamp())))",
+				'-c', 'BEGIN', '-c', "UPDATE items SET stream = '$label-$name' WHERE id = '$id'",
+				'-c', "SELECT pg_sleep(greatest(0, extract(epoch FROM timestamptz '$at' + interval '$commit_after{$name} s' - clock_timestamp())))",
 				'-c', 'COMMIT');
 			$h{$name} = IPC::Run::start(\@cmd, '<', \undef, '>', \$out{$name}, '2>', \$err{$name}, IPC::Run::timeout(30));
 		}
 		my @stuck;
-		for my $name (@names)
+		for my $name (sort keys %h)
 		{
 			my $ok = eval { $h{$name}->finish };
 			if ($@) { push @stuck, $name; $h{$name}->kill_kill; }
 			elsif (!$ok) { push @stuck, "$name (failed: $err{$name})"; }
 		}
-		ok(!@stuck, "round $round: simultaneous quorum updates of one row in every region all commit")
-		  or diag "did not commit within 30 s: @stuck";
 		if (@stuck)
 		{
+			diag "$label: did not commit within 30 s: @stuck";
 			# Let the stuck commits go (they are committed locally) so the rest of the test can run.
 			$_->safe_psql('postgres', "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE wait_event = 'SyncRep'")
 			  for @nodes;
 		}
-		ok(wait_converged(\@nodes, 'items', 60), "round $round: the regions converge")
+		return !@stuck;
+	};
+	my $same_everywhere = sub {
+		my ($label) = @_;
+		ok(wait_converged(\@nodes, 'items', 60), "$label: the regions converge")
 		  or diag explain checksums(\@nodes, 'items');
 		my %stream = map { $_->name => $_->safe_psql('postgres', "SELECT stream FROM items WHERE id = '$id'") } @nodes;
-		is(scalar(keys %{ { reverse %stream } }), 1, "round $round: every region keeps the same write ($stream{'us-east'})")
+		is(scalar(keys %{ { reverse %stream } }), 1, "$label: every region keeps the same write ($stream{'us-east'})")
 		  or diag explain \%stream;
+	};
+
+	for my $round (1 .. 3)
+	{
+		ok($update_and_commit->("conflict-$round", map { $_ => 0 } @names),
+			"round $round: simultaneous quorum updates of one row in every region all commit");
+		$same_everywhere->("round $round");
 	}
+
+	# The change of a peer arrives while the local transaction that holds the row is still open;
+	# that transaction then commits and waits for the same peer. With ap-south cut off, us-east
+	# and eu-west are each other's only quorum: eu-west commits at once, us-east 0.3 s later.
+	wan_isolate('ap-south', 'cut');
+	ok($update_and_commit->('conflict-open', 'us-east' => 0.3, 'eu-west' => 0),
+		'a peer\'s quorum update arriving while the local transaction holding the row is open: both commit');
+	wan_heal('ap-south');
+	ok(wait_for_region_status($_, 'ap-south', 'connected AND NOT unavailable', 60), $_->name . ' streams from ap-south again')
+	  for ($us, $eu);
+	ok(wait_for_region_status($ap, $_, 'connected AND NOT unavailable', 60), "ap-south streams from $_ again")
+	  for ('us-east', 'eu-west');
+	$same_everywhere->('open transaction');
 }
 
 # ===================================================================================== strong
