@@ -196,6 +196,10 @@ void peer_stream::session() {
     std::uint64_t flush_queued = flushed; // what the last queued flush confirms
     std::uint64_t sent_progress = applied; // the end LSN of the last apply queued
 
+    // Prepared once (before pipeline mode): each call is then bound and executed, not parsed
+    // and planned again (it is on the path of every quorum commit's confirmation).
+    apply.prepare("meridian_apply", "SELECT meridian.apply_transaction($1, $2::pg_catalog.pg_lsn)");
+    apply.prepare("meridian_flush", "SELECT meridian.flush_wal()");
     if (PQenterPipelineMode(apply.get()) != 1)
         throw pq_error("could not enter pipeline mode: " + apply.error_message());
     auto queued = [&](call c) {
@@ -203,13 +207,12 @@ void peer_stream::session() {
             throw pq_error("could not send to the local server: " + apply.error_message());
         in_flight.push_back(c);
     };
-    const char *apply_sql = "SELECT meridian.apply_transaction($1, $2::pg_catalog.pg_lsn)";
     auto queue_apply = [&](const std::uint8_t *payload, int size, std::uint64_t end_lsn) {
         std::string expected = walstream::lsn_to_string(sent_progress);
         const char *values[2] = {reinterpret_cast<const char *>(payload), expected.c_str()};
         int lengths[2] = {size, 0};
         int formats[2] = {1, 0};
-        if (PQsendQueryParams(apply.get(), apply_sql, 2, nullptr, values, lengths, formats, 0) != 1)
+        if (PQsendQueryPrepared(apply.get(), "meridian_apply", 2, values, lengths, formats, 0) != 1)
             throw pq_error("could not send to the local server: " + apply.error_message());
         queued({false, end_lsn, false});
         sent_progress = end_lsn;
@@ -218,7 +221,7 @@ void peer_stream::session() {
         unflushed++;
     };
     auto queue_flush = [&] {
-        if (PQsendQueryParams(apply.get(), "SELECT meridian.flush_wal()", 0, nullptr, nullptr, nullptr, nullptr, 0) != 1)
+        if (PQsendQueryPrepared(apply.get(), "meridian_flush", 0, nullptr, nullptr, nullptr, 0) != 1)
             throw pq_error("could not send to the local server: " + apply.error_message());
         queued({true, confirmable, false});
         flush_queued = confirmable;

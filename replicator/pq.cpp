@@ -78,6 +78,20 @@ result connection::exec_params(const std::string &sql, const std::vector<const c
                  expect);
 }
 
+void connection::prepare(const std::string &name, const std::string &sql) {
+    if (!conn_)
+        throw pq_error("not connected");
+    check(PQprepare(conn_, name.c_str(), sql.c_str(), 0, nullptr), PGRES_COMMAND_OK);
+}
+
+result connection::exec_prepared(const std::string &name, const std::vector<const char *> &params,
+                                 ExecStatusType expect) {
+    if (!conn_)
+        throw pq_error("not connected");
+    return check(PQexecPrepared(conn_, name.c_str(), static_cast<int>(params.size()), params.data(), nullptr, nullptr, 0),
+                 expect);
+}
+
 result connection::exec_binary_param(const std::string &sql, const void *data, int size, ExecStatusType expect) {
     if (!conn_)
         throw pq_error("not connected");

@@ -49,6 +49,10 @@ public:
     // Extended protocol with text parameters (nullptr = NULL), text results.
     result exec_params(const std::string &sql, const std::vector<const char *> &params,
                        ExecStatusType expect = PGRES_TUPLES_OK);
+    // A named prepared statement (parsed and planned once), and its execution with text parameters.
+    void prepare(const std::string &name, const std::string &sql);
+    result exec_prepared(const std::string &name, const std::vector<const char *> &params = {},
+                         ExecStatusType expect = PGRES_TUPLES_OK);
     // One binary parameter (e.g. bytea), text results.
     result exec_binary_param(const std::string &sql, const void *data, int size,
                              ExecStatusType expect = PGRES_TUPLES_OK);

@@ -12,13 +12,8 @@ constexpr const char *note_statement = "note_peer_progress";
 progress_notes::progress_notes(const std::string &local_conninfo, std::string peer) : peer_(std::move(peer)) {
     session_ = connection::open(local_conninfo, {{"application_name", "meridian-replicator progress " + peer_}});
     // Prepared once: a note is sent for every heartbeat applied (every 10 ms per peer).
-    result r(PQprepare(session_.get(), note_statement,
-                       "SELECT meridian.note_peer_progress($1, $2::pg_catalog.pg_lsn, "
-                       "timestamptz '2000-01-01 00:00:00+00' + $3::bigint * interval '1 microsecond')",
-                       0, nullptr));
-    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK)
-        throw pq_error("could not prepare meridian.note_peer_progress: " + session_.error_message(),
-                       PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : "");
+    session_.prepare(note_statement, "SELECT meridian.note_peer_progress($1, $2::pg_catalog.pg_lsn, "
+                                     "timestamptz '2000-01-01 00:00:00+00' + $3::bigint * interval '1 microsecond')");
     if (PQsetnonblocking(session_.get(), 1) != 0)
         throw pq_error("could not make the progress session non-blocking: " + session_.error_message());
 }
