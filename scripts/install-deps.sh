@@ -3,11 +3,11 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config
+  build-essential make cmake pkg-config
   postgresql-15 postgresql-server-dev-15 postgresql-contrib
   libhnswlib-dev libsodium-dev libxxhash-dev libpq-dev zlib1g-dev
   googletest libgtest-dev
-  libipc-run-perl
+  libipc-run-perl libperl5.36   # PostgreSQL::Test::Cluster; syscall.ph for the TAP crash helper
   dataset-fashion-mnist
 )
 
