@@ -329,7 +329,12 @@ void peer_stream::session() {
                 // Every transaction committed before the heartbeat came before it and is queued.
                 reached(h.wal_lsn);
                 board_.update(peer_.name, [&](peer_state &s) { s.last_heartbeat = h.time; });
-                heartbeats.push_back({sent_progress, h.wal_lsn, h.time});
+                // Of heartbeats behind the same transaction only the latest matters: the queue stays
+                // as short as the pipeline while an apply waits, however many heartbeats arrive.
+                if (!heartbeats.empty() && heartbeats.back().after == sent_progress)
+                    heartbeats.back() = {sent_progress, h.wal_lsn, h.time};
+                else
+                    heartbeats.push_back({sent_progress, h.wal_lsn, h.time});
                 note_heartbeats(applied);
                 if (clock::now() - last_status >= ack_interval)
                     send_status(false);

@@ -133,9 +133,6 @@ private:
             clocks_.emplace(p.name, std::make_unique<peer_clock>(p.name, p.conninfo, c.local, board_, shutdown_));
             streams_.emplace(p.name, std::make_unique<peer_stream>(s, p, board_, shutdown_));
         }
-        peer_names_.clear();
-        for (const peer_region &p : c.peers)
-            peer_names_.push_back(p.name);
         keep_synchronous_standby_names(c);
     }
 
@@ -166,7 +163,7 @@ private:
     // it is unavailable (src/core/partition). This region's view comes from its shared memory,
     // the others' from what they said in the last second (peer_clock).
     void judge_partitions() {
-        if (peer_names_.empty())
+        if (streams_.empty())
             return;
         std::map<std::string, bool> unavailable_here;
         result r = local_.exec("SELECT region, unavailable FROM meridian.peer_freshness()");
@@ -175,11 +172,11 @@ private:
         auto views = board_.views();
         auto now = clock::now();
         std::string names = "{", flags = "{";
-        for (const std::string &p : peer_names_) {
+        for (const auto &[p, stream] : streams_) {
             auto here = unavailable_here.find(p);
             bool heard_here = here != unavailable_here.end() && !here->second;
             std::vector<partition::view> others;
-            for (const std::string &q : peer_names_) {
+            for (const auto &[q, other] : streams_) {
                 if (q == p)
                     continue;
                 auto v = views.find(q);
@@ -257,7 +254,6 @@ private:
     std::map<std::string, std::unique_ptr<peer_stream>> streams_;
     std::map<std::string, std::unique_ptr<peer_clock>> clocks_;
     int write_quorum_ = 1;
-    std::vector<std::string> peer_names_;
     std::map<std::string, bool> partitioned_;
     std::map<std::string, std::uint64_t> published_;
 };

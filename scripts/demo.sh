@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make demo: Meridian on Fashion-MNIST, from a fresh Debian 12 machine (as root). Idempotent.
+# The README's demo command (also `make demo`): Meridian on Fashion-MNIST, from a fresh Debian 12 machine (as root). Idempotent.
 #   installs the dependencies, builds and installs the extension and bench/fmnist-bench, starts
 #   the throwaway cluster "demo" (.run/demo, 127.0.0.1:55440), loads the 60,000 training images
 #   into demo.items (reused when already loaded), builds the hnsw index showing its progress,

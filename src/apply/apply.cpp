@@ -612,6 +612,11 @@ void tomb_values(TupleTableSlot *s, Oid relid, Datum key) {
     ExecStoreVirtualTuple(s);
 }
 
+// K's tombstone (relid, key), looked up like its row (probe_newer_first) into cs.tomb_found.
+bool find_tombstone(call_state &cs, Oid relid, Datum key, const lww::version &incoming, bool &skip) {
+    Datum values[2] = {ObjectIdGetDatum(relid), key};
+    return probe_newer_first(cs, cs.tomb_pk, values, cs.tomb_found, incoming, skip);
+}
 
 // Applies one change; returns whether it wrote anything.
 bool apply_change(call_state &cs, target &tg, const proto::row_change &ch, int *map) {
@@ -630,11 +635,8 @@ bool apply_change(call_state &cs, target &tg, const proto::row_change &ch, int *
             ExecSimpleRelationDelete(tg.rri, cs.estate, &cs.epq, tg.found);
             return true;
         }
-        Datum tomb_key[2] = {ObjectIdGetDatum(tg.relid), key};
-        bool tomb = probe_newer_first(cs, cs.tomb_pk, tomb_key, cs.tomb_found, incoming, skip);
-        if (skip)
-            return false;
-        if (tomb && !lww::incoming_wins(version_of(cs, cs.tomb_found), incoming))
+        bool tomb = find_tombstone(cs, tg.relid, key, incoming, skip);
+        if (skip || (tomb && !lww::incoming_wins(version_of(cs, cs.tomb_found), incoming)))
             return false;
         tomb_values(cs.tomb_fresh, tg.relid, key);
         if (tomb)
@@ -647,8 +649,7 @@ bool apply_change(call_state &cs, target &tg, const proto::row_change &ch, int *
     map_columns(cs, tg, ch, map);
     if (live && !lww::incoming_wins(version_of(cs, tg.found), incoming))
         return false;
-    Datum tomb_key[2] = {ObjectIdGetDatum(tg.relid), key};
-    bool tomb = probe_newer_first(cs, cs.tomb_pk, tomb_key, cs.tomb_found, incoming, skip);
+    bool tomb = find_tombstone(cs, tg.relid, key, incoming, skip);
     if (skip || (tomb && !lww::incoming_wins(version_of(cs, cs.tomb_found), incoming)))
         return false;
     if (live) {

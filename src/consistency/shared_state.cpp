@@ -78,6 +78,19 @@ peer_slot *find_slot(const char *region) {
     return nullptr;
 }
 
+// Changes the slot of a peer under the lock (`change` must be short and cannot fail), then wakes
+// every waiting read; false when the peer has no slot.
+template <typename Change> bool change_slot(const char *region, Change change) {
+    SpinLockAcquire(&state->mutex);
+    peer_slot *slot = find_slot(region);
+    if (slot)
+        change(slot);
+    SpinLockRelease(&state->mutex);
+    if (slot)
+        ConditionVariableBroadcast(&state->changed);
+    return slot != nullptr;
+}
+
 }  // namespace
 
 void request_shared_state() {
@@ -212,15 +225,8 @@ Datum meridian_forget_peer_progress(PG_FUNCTION_ARGS) {
     if (!state)
         PG_RETURN_BOOL(false);
     char *region = text_to_cstring(PG_GETARG_TEXT_PP(0));
-    SpinLockAcquire(&state->mutex);
-    peer_slot *slot = find_slot(region);
-    bool found = slot != nullptr;
-    if (found)
-        *slot = state->peers[--state->used];  // the last slot takes its place
-    SpinLockRelease(&state->mutex);
-    if (found)
-        ConditionVariableBroadcast(&state->changed);
-    PG_RETURN_BOOL(found);
+    // The last slot takes its place.
+    PG_RETURN_BOOL(change_slot(region, [](peer_slot *slot) { *slot = state->peers[--state->used]; }));
 }
 
 // meridian.note_peer_partitioned(region text, partitioned boolean) -> boolean
@@ -235,15 +241,8 @@ Datum meridian_note_peer_partitioned(PG_FUNCTION_ARGS) {
     char *region = text_to_cstring(PG_GETARG_TEXT_PP(0));
     bool partitioned = PG_GETARG_BOOL(1);
     TimestampTz now = GetCurrentTimestamp();
-    SpinLockAcquire(&state->mutex);
-    peer_slot *slot = find_slot(region);
-    bool found = slot != nullptr;
-    if (found) {
+    PG_RETURN_BOOL(change_slot(region, [&](peer_slot *slot) {
         slot->partitioned = partitioned;
         slot->partitioned_noted = now;
-    }
-    SpinLockRelease(&state->mutex);
-    if (found)
-        ConditionVariableBroadcast(&state->changed);
-    PG_RETURN_BOOL(found);
+    }));
 }

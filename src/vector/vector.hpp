@@ -5,7 +5,13 @@
 
 #include "pg/postgres.hpp"
 
+extern "C" {
+#include "port/pg_bswap.h"
+}
+
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 
 namespace meridian::vec {
 
@@ -30,6 +36,21 @@ inline Vector *new_vector(int dim) {
     SET_VARSIZE(v, size);
     v->dim = static_cast<int16>(dim);
     return v;
+}
+
+// The binary (send/recv) form: int16 dim, int16 unused, then each float4, all in network byte
+// order; binary_size(dim) bytes written to out in one pass (vector_send, and the output plugin,
+// which writes vectors without a send-function call per value).
+inline std::size_t binary_size(int dim) { return 4 + sizeof(float) * static_cast<std::size_t>(dim < 0 ? 0 : dim); }
+inline void write_binary(const Vector *v, std::uint8_t *out) {
+    std::uint16_t head[2] = {pg_hton16(static_cast<std::uint16_t>(v->dim)), pg_hton16(static_cast<std::uint16_t>(v->unused))};
+    std::memcpy(out, head, sizeof head);
+    for (int i = 0; i < v->dim; i++) {
+        std::uint32_t bits;
+        std::memcpy(&bits, &v->x[i], sizeof bits);
+        bits = pg_hton32(bits);
+        std::memcpy(out + 4 + sizeof(float) * static_cast<std::size_t>(i), &bits, sizeof bits);
+    }
 }
 
 }  // namespace meridian::vec

@@ -198,17 +198,10 @@ MERIDIAN_SQL_FUNCTION(vector_send) {
         const Vector *v = datum_get_vector(PG_GETARG_DATUM(0));
         StringInfoData buf;
         pq_begintypsend(&buf);
-        enlargeStringInfo(&buf, static_cast<int>(2 * sizeof(int16) + sizeof(float) * v->dim));
-        pq_sendint16(&buf, static_cast<uint16>(v->dim));
-        pq_sendint16(&buf, static_cast<uint16>(v->unused));
-        char *dst = buf.data + buf.len;  // room reserved above
-        for (int i = 0; i < v->dim; i++) {
-            uint32 bits;
-            std::memcpy(&bits, &v->x[i], sizeof bits);
-            bits = pg_hton32(bits);
-            std::memcpy(dst + sizeof(float) * i, &bits, sizeof bits);
-        }
-        buf.len += static_cast<int>(sizeof(float)) * v->dim;
+        int size = static_cast<int>(binary_size(v->dim));
+        enlargeStringInfo(&buf, size);
+        write_binary(v, reinterpret_cast<std::uint8_t *>(buf.data + buf.len));
+        buf.len += size;
         buf.data[buf.len] = '\0';
         return PointerGetDatum(pq_endtypsend(&buf));
     });
