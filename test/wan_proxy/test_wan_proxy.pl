@@ -46,6 +46,8 @@ sub roundtrip {
 my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$listen_port") or die "connect: $!";
 my $rtt = roundtrip($s, 5);
 check(defined $rtt && $rtt >= 0.100, "a round trip takes at least twice the 50 ms one-way delay");
+check(ctl("lateness") =~ /^ok (\d+) \d+ \d+ \d+$/ && $1 >= 2, "lateness counts the ping and its echo");
+check(ctl("lateness") eq "ok 0 0 0 0", "lateness starts again after each report");
 check(ctl("delay l1 0") =~ /^ok open 0 1$/, "delay changes, one open connection");
 check(ctl("hold l1") =~ /^ok held/, "hold");
 check(!defined roundtrip($s, 0.5), "a held link moves nothing");

@@ -12,6 +12,9 @@
 //   hold NAME        stop moving bytes on the link; its sockets stay open
 //   restore NAME     listen again / move held bytes again (held bytes are then delivered)
 //   status NAME      "ok <state> <delay_ms> <open connections>"
+//   lateness         "ok <chunks> <p50_us> <p99_us> <max_us>": how late chunks were written after
+//                    their due time, since the last `lateness` (the simulation's own error: on a
+//                    busy machine the proxy waits for a core like everything else)
 // Every command is answered with one line: "ok ..." or "error ...".
 // Single-threaded: one poll() loop over every socket, deliveries ordered per direction.
 #include <arpa/inet.h>
@@ -21,9 +24,12 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cerrno>
 #include <chrono>
@@ -72,7 +78,65 @@ struct proxy_link {
 
 std::map<std::string, std::unique_ptr<proxy_link>> links;
 
+// Delivery lateness, 10 us buckets up to 100 ms (the last bucket holds everything later).
+struct lateness_histogram {
+    static constexpr std::size_t buckets = 10001;
+    std::vector<std::uint64_t> count = std::vector<std::uint64_t>(buckets);
+    std::uint64_t total = 0, max_us = 0;
+    void add(clock_type::duration late) {
+        auto us = static_cast<std::uint64_t>(std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(late).count()));
+        count[std::min<std::size_t>(us / 10, buckets - 1)]++;
+        total++;
+        max_us = std::max(max_us, us);
+    }
+    std::uint64_t percentile_us(double p) const {
+        auto rank = static_cast<std::uint64_t>(std::ceil(p / 100.0 * static_cast<double>(total)));
+        std::uint64_t seen = 0;
+        for (std::size_t i = 0; i < buckets; i++)
+            if ((seen += count[i]) >= rank && rank > 0)
+                return i * 10;
+        return 0;
+    }
+    std::string take() {
+        std::string out = "ok " + std::to_string(total) + " " + std::to_string(percentile_us(50)) + " " +
+                          std::to_string(percentile_us(99)) + " " + std::to_string(max_us);
+        *this = lateness_histogram();
+        return out;
+    }
+} lateness;
+
 void set_nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+// The kernel stamps each read with when its bytes arrived, so a link's delay counts from the
+// arrival, not from when this single-threaded loop got to the socket (a late read would otherwise
+// add to the round trip, as a busy core does not on a real link).
+void stamp_arrivals(int fd) {
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+}
+
+// Reads like read(2); `arrived` is when the bytes reached the socket (now if the kernel did not say).
+ssize_t read_stamped(int fd, char *buf, std::size_t size, clock_type::time_point &arrived) {
+    iovec iov{buf, size};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
+    msghdr m{};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control;
+    m.msg_controllen = sizeof control;
+    ssize_t n = recvmsg(fd, &m, 0);
+    arrived = clock_type::now();
+    for (cmsghdr *c = CMSG_FIRSTHDR(&m); n > 0 && c; c = CMSG_NXTHDR(&m, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+            timespec ts, wall;
+            std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+            clock_gettime(CLOCK_REALTIME, &wall);
+            auto ago = std::chrono::seconds(wall.tv_sec - ts.tv_sec) + std::chrono::nanoseconds(wall.tv_nsec - ts.tv_nsec);
+            if (ago > clock_type::duration::zero() && ago < std::chrono::seconds(1))
+                arrived -= std::chrono::duration_cast<clock_type::duration>(ago);
+        }
+    return n;
+}
 
 int listen_on(int port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -103,6 +167,7 @@ int connect_to(int port) {
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    stamp_arrivals(fd);
     set_nonblocking(fd);
     return fd;
 }
@@ -129,6 +194,8 @@ std::string command(const std::string &line) {
     std::istringstream in(line);
     std::string verb, name;
     in >> verb >> name;
+    if (verb == "lateness")
+        return lateness.take();
     auto it = links.find(name);
     if (it == links.end())
         return "error unknown link \"" + name + "\"";
@@ -163,9 +230,10 @@ std::string command(const std::string &line) {
 bool pump_in(direction &d, int delay_ms) {
     char buf[65536];
     for (;;) {
-        ssize_t n = read(d.from, buf, sizeof buf);
+        clock_type::time_point arrived;
+        ssize_t n = read_stamped(d.from, buf, sizeof buf, arrived);
         if (n > 0) {
-            auto due = std::max(clock_type::now() + std::chrono::milliseconds(delay_ms), d.last_due);
+            auto due = std::max(arrived + std::chrono::milliseconds(delay_ms), d.last_due);
             d.last_due = due;
             d.queue.push_back({due, std::string(buf, static_cast<std::size_t>(n))});
             continue;
@@ -185,6 +253,8 @@ bool pump_out(direction &d) {
     auto now = clock_type::now();
     while (!d.queue.empty() && d.queue.front().due <= now) {
         chunk &c = d.queue.front();
+        if (d.written == 0)
+            lateness.add(now - c.due);
         if (c.bytes.empty()) {
             shutdown(d.to, SHUT_WR);
             d.eof_sent = true;
@@ -322,6 +392,7 @@ int main(int argc, char **argv) {
             }
             int one = 1;
             setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            stamp_arrivals(c);
             set_nonblocking(c);
             auto conn = std::make_unique<connection>();
             conn->owner = l;
