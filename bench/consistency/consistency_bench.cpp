@@ -14,10 +14,15 @@
 //          bounded with max_staleness 200 ms, strong), after one warm-up pass: avg and p99 latency
 //          at the client, recall@10, failed queries;
 //       3. per region: quorum writes (synchronous_commit = on), one row per transaction (BEGIN,
-//          INSERT, COMMIT), for --write-seconds from --latency-writers clients, then from
-//          --writers clients: commits/s, COMMIT latency avg/p99 (where the quorum wait is), the
-//          whole write's latency avg/p99, failed writes (written vectors are test images shifted by
-//          1,000 per component: they never enter a query's top 10);
+//          INSERT, COMMIT), for --write-seconds (after 2 s untimed) from --latency-writers
+//          clients; the same clients with synchronous_commit = local paced to the rate the quorum
+//          run reached (the zero point: a local commit's own tail under the same load); quorum
+//          writes from --writers clients: commits/s, COMMIT latency avg/p99 (where the quorum wait
+//          is), the whole write's latency avg/p99, failed writes (written vectors are test images
+//          shifted by 1,000 per component: they never enter a query's top 10); and the disk under
+//          --out during each run: stalls (requests in flight, none completing, >= 20 ms), the
+//          commits that overlapped one, and the COMMIT p99 of the others; and how late the
+//          wan-proxy delivered bytes against their exact delays (its `lateness` command);
 //       4. a partition: the minority region's links (wan-proxy control port) are cut for
 //          --partition-seconds while both sides run an eventual reader, a bounded reader and two
 //          quorum writers; errors and operations that started inside the partition, per side;
@@ -28,11 +33,14 @@
 #include "../util.hpp"
 
 #include <arpa/inet.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -225,11 +233,101 @@ read_result read_pass(const region &r, const std::string &level, int ef, const F
     return out;
 }
 
+// Watches the block device that holds a path (/proc/diskstats, every 5 ms) for stalls: spells of
+// at least 20 ms in which requests were in flight and none completed. All regions here share one
+// virtual disk, so one stall holds up every region's WAL flushes at once; the report says how
+// many commits overlapped one, so a reader can tell the disk's tail from the product's.
+class disk_watch {
+public:
+    struct stall {
+        double from, to;  // seconds on the bench's steady clock
+    };
+    explicit disk_watch(const std::string &path) {
+        struct stat st {};
+        if (stat(path.c_str(), &st) == 0) {
+            major_ = major(st.st_dev);
+            minor_ = minor(st.st_dev);
+        }
+        thread_ = std::thread([this] { run(); });
+    }
+    ~disk_watch() {
+        stop_ = true;
+        thread_.join();
+    }
+    bool watching() const { return found_; }
+    // Stalls that overlap [from, to].
+    std::vector<stall> stalls(double from, double to) {
+        std::lock_guard<std::mutex> g(mu_);
+        std::vector<stall> out;
+        for (const stall &s : stalls_)
+            if (s.to >= from && s.from <= to) out.push_back(s);
+        return out;
+    }
+    static double now() { return std::chrono::duration<double>(clock_type::now().time_since_epoch()).count(); }
+
+private:
+    // Completed requests (reads, writes, flushes) and requests in flight, or false.
+    bool sample(unsigned long long &completed, unsigned long long &in_flight) {
+        std::ifstream in("/proc/diskstats");
+        unsigned ma, mi;
+        std::string name;
+        while (in >> ma >> mi >> name) {
+            std::string rest;
+            std::getline(in, rest);
+            if (ma != major_ || mi != minor_) continue;
+            std::istringstream f(rest);
+            std::vector<unsigned long long> v;
+            unsigned long long x;
+            while (f >> x) v.push_back(x);
+            if (v.size() < 11) return false;
+            completed = v[0] + v[4] + (v.size() >= 17 ? v[15] : 0);  // reads, writes, flushes completed
+            in_flight = v[8];
+            return true;
+        }
+        return false;
+    }
+    void run() {
+        unsigned long long done = 0, in_flight = 0;
+        double since = now();  // when requests last completed, or none were in flight
+        bool stalled = false;
+        while (!stop_) {
+            unsigned long long d, f;
+            double t = now();
+            if (sample(d, f)) {
+                found_ = true;
+                if (d != done || f == 0) {
+                    if (stalled) {
+                        std::lock_guard<std::mutex> g(mu_);
+                        stalls_.push_back({since, t});
+                    }
+                    stalled = false;
+                    done = d;
+                    since = t;
+                } else if (t - since >= 0.020) {
+                    stalled = true;
+                }
+                in_flight = f;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        (void)in_flight;
+    }
+    unsigned major_ = 0, minor_ = 0;
+    std::atomic<bool> stop_{false}, found_{false};
+    std::mutex mu_;
+    std::vector<stall> stalls_;
+    std::thread thread_;
+};
+
 struct write_result {
     double per_s = 0;
     double avg_ms = 0, p99_ms = 0;                // INSERT + COMMIT, at the client
     double commit_avg_ms = 0, commit_p99_ms = 0;  // COMMIT alone: where the quorum wait is
     std::size_t ok = 0, failed = 0;
+    // The disk during the timed run: stalls of >= 20 ms, the longest, and the COMMIT p99 of the
+    // commits that overlapped none.
+    std::size_t disk_stalls = 0, commits_in_stalls = 0;
+    double longest_stall_ms = 0, commit_p99_clear_ms = 0;
 };
 
 std::atomic<int> next_n{1000000};  // n of written rows (the loaded ones are 0..59,999)
@@ -241,41 +339,77 @@ void written_vector(const FashionMnist &fm, std::size_t i, float *v) {
     for (int d = 0; d < bench::kDim; ++d) v[d] += 1000.0f;
 }
 
-write_result write_run(const region &r, int writers, double seconds, const FashionMnist &fm) {
-    std::vector<std::vector<double>> lat(static_cast<std::size_t>(writers));
-    std::vector<std::vector<double>> commit_lat(static_cast<std::size_t>(writers));
-    std::vector<std::size_t> failed(static_cast<std::size_t>(writers));
+// Writes from `writers` clients, one row per transaction: `warmup_seconds` untimed, then
+// `seconds` timed. `synchronous_commit` is "on" (quorum writes) or "local"; with a `rate` (writes
+// per second in all) each client paces itself to its share of it, so a local-commit run can be
+// held to the load of a quorum run.
+write_result write_run(const region &r, int writers, double seconds, const FashionMnist &fm, disk_watch &disk,
+                       const std::string &synchronous_commit = "on", double rate = 0, double warmup_seconds = 2) {
+    const std::size_t nw = static_cast<std::size_t>(writers);
+    std::vector<std::vector<double>> lat(nw), commit_lat(nw);
+    std::vector<std::vector<std::pair<double, double>>> commit_span(nw);  // on disk_watch's clock
+    std::vector<std::size_t> failed(nw);
     std::vector<std::unique_ptr<session>> sessions;
     for (int w = 0; w < writers; ++w)
-        sessions.push_back(std::make_unique<session>(r.conninfo, std::vector<std::string>{"SET synchronous_commit = on"}));
-    const auto end = clock_type::now() + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(seconds));
-    Stopwatch wall;
+        sessions.push_back(std::make_unique<session>(r.conninfo, std::vector<std::string>{"SET synchronous_commit = " + synchronous_commit}));
+    const auto secs_to = [](double s) { return std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(s)); };
+    const auto timed_from = clock_type::now() + secs_to(warmup_seconds);
+    const auto end = timed_from + secs_to(seconds);
+    const auto gap = rate > 0 ? secs_to(static_cast<double>(writers) / rate) : clock_type::duration::zero();
     std::vector<std::thread> threads;
     for (int w = 0; w < writers; ++w)
         threads.emplace_back([&, w] {
+            const std::size_t k = static_cast<std::size_t>(w);
             std::vector<float> v(bench::kDim);
             std::string state;
-            std::size_t i = static_cast<std::size_t>(w);
+            std::size_t i = k;
+            // Paced clients start spread over one gap, so their commits do not arrive in bursts.
+            auto next = clock_type::now() + gap * w / writers;
             while (clock_type::now() < end) {
+                if (rate > 0) {
+                    std::this_thread::sleep_until(next);
+                    next += gap;
+                }
+                const bool timed = clock_type::now() >= timed_from;
                 written_vector(fm, i++, v.data());
                 Stopwatch one;
                 double commit_ms = 0;
-                if (sessions[static_cast<std::size_t>(w)]->insert_and_commit(next_n++, v.data(), state, commit_ms)) {
-                    lat[static_cast<std::size_t>(w)].push_back(one.seconds() * 1e3);
-                    commit_lat[static_cast<std::size_t>(w)].push_back(commit_ms);
+                bool ok = sessions[k]->insert_and_commit(next_n++, v.data(), state, commit_ms);
+                const double done = disk_watch::now();
+                if (!timed) continue;
+                if (ok) {
+                    lat[k].push_back(one.seconds() * 1e3);
+                    commit_lat[k].push_back(commit_ms);
+                    commit_span[k].push_back({done - commit_ms / 1e3, done});
                 } else
-                    failed[static_cast<std::size_t>(w)]++;
+                    failed[k]++;
             }
         });
     for (auto &t : threads) t.join();
-    const double secs = wall.seconds();
+    const double secs = std::chrono::duration<double>(clock_type::now() - timed_from).count();
     write_result out;
-    std::vector<double> all, commits;
-    for (int w = 0; w < writers; ++w) {
-        all.insert(all.end(), lat[static_cast<std::size_t>(w)].begin(), lat[static_cast<std::size_t>(w)].end());
-        commits.insert(commits.end(), commit_lat[static_cast<std::size_t>(w)].begin(), commit_lat[static_cast<std::size_t>(w)].end());
-        out.failed += failed[static_cast<std::size_t>(w)];
+    std::vector<double> all, commits, clear;
+    double first = 1e300, last = 0;
+    for (std::size_t k = 0; k < nw; ++k)
+        for (auto &[from, to] : commit_span[k]) {
+            first = std::min(first, from);
+            last = std::max(last, to);
+        }
+    const std::vector<disk_watch::stall> stalls = disk.stalls(first, last);
+    out.disk_stalls = stalls.size();
+    for (const auto &st : stalls) out.longest_stall_ms = std::max(out.longest_stall_ms, (st.to - st.from) * 1e3);
+    for (std::size_t k = 0; k < nw; ++k) {
+        all.insert(all.end(), lat[k].begin(), lat[k].end());
+        commits.insert(commits.end(), commit_lat[k].begin(), commit_lat[k].end());
+        out.failed += failed[k];
+        for (std::size_t j = 0; j < commit_span[k].size(); ++j) {
+            auto [from, to] = commit_span[k][j];
+            bool hit = std::any_of(stalls.begin(), stalls.end(), [&](const disk_watch::stall &st) { return st.to >= from && st.from <= to; });
+            if (hit) out.commits_in_stalls++;
+            else clear.push_back(commit_lat[k][j]);
+        }
     }
+    out.commit_p99_clear_ms = bench::percentile(clear, 99);
     out.ok = all.size();
     out.per_s = static_cast<double>(all.size()) / secs;
     auto avg = [](const std::vector<double> &x) {
@@ -364,6 +498,8 @@ void measure(const bench::Args &a) {
     FashionMnist fm = bench::load_fashion_mnist(a.str("data", "/usr/share/datasets/fashion-mnist"), false);
     GroundTruth gt = bench::cached_ground_truth(out_dir + "/groundtruth-" + std::to_string(nq) + ".bin", fm.train, fm.test,
                                                 nq, bench::kK, 2, true);
+    disk_watch disk(out_dir);
+    proxy_control proxy(static_cast<int>(a.num("control", 0)));
     std::string report;
     auto emit = [&](const std::string &line) {
         report += line + "\n";
@@ -406,25 +542,45 @@ void measure(const bench::Args &a) {
         emit(line);
         // Quorum writes: commit latency with a few clients, then throughput with many (which
         // saturates the two cores the three regions share).
-        for (int n : {latency_writers, writers}) {
-            std::fprintf(stderr, "%s: quorum writes, %d clients ...\n", r.name.c_str(), n);
-            write_result w = write_run(r, n, write_seconds, fm);
-            std::snprintf(line, sizeof line, "| %s | %d | %.0f | %.2f / %.2f | %.2f / %.2f | %zu |", r.name.c_str(), n, w.per_s,
-                          w.commit_avg_ms, w.commit_p99_ms, w.avg_ms, w.p99_ms, w.failed);
+        // The zero point: the same clients with synchronous_commit = local, paced to the rate the
+        // quorum run reached, so a local commit's own tail (the WAL flush on this disk, the
+        // cores) is measured under the same load.
+        auto write_line = [&](const std::string &kind, int n, const write_result &w) {
+            std::snprintf(line, sizeof line, "| %s | %s | %d | %.0f | %.2f / %.2f | %.2f / %.2f | %zu | %zu, longest %.0f ms | %zu | %.2f |",
+                          r.name.c_str(), kind.c_str(), n, w.per_s, w.commit_avg_ms, w.commit_p99_ms, w.avg_ms, w.p99_ms, w.failed,
+                          w.disk_stalls, w.longest_stall_ms, w.commits_in_stalls, w.commit_p99_clear_ms);
             write_lines.push_back(line);
-        }
+        };
+        // The proxy's own lateness over each run (it counts the warm-up too): how far the
+        // simulated links were from their exact delays.
+        auto timed_run = [&](const std::string &kind, int n, const std::string &sync, double rate) {
+            proxy.command("lateness");
+            write_result w = write_run(r, n, write_seconds, fm, disk, sync, rate);
+            std::istringstream late(proxy.command("lateness").substr(3));
+            double chunks = 0, p50_us = 0, p99_us = 0, max_us = 0;
+            late >> chunks >> p50_us >> p99_us >> max_us;
+            write_line(kind, n, w);
+            write_lines.back() += " " + fmt("%.2f", p99_us / 1e3) + " / " + fmt("%.1f", max_us / 1e3) + " |";
+            return w;
+        };
+        std::fprintf(stderr, "%s: quorum writes, %d clients ...\n", r.name.c_str(), latency_writers);
+        write_result few = timed_run("quorum", latency_writers, "on", 0);
+        std::fprintf(stderr, "%s: local writes, %d clients at %.0f/s ...\n", r.name.c_str(), latency_writers, few.per_s);
+        timed_run("local, same rate", latency_writers, "local", few.per_s);
+        std::fprintf(stderr, "%s: quorum writes, %d clients ...\n", r.name.c_str(), writers);
+        timed_run("quorum", writers, "on", 0);
         for (auto *rr : {&ev, &bo, &st, &sq})
             for (auto &[state, n] : rr->errors) std::fprintf(stderr, "%s: %d reads failed with %s\n", r.name.c_str(), n, state.c_str());
     }
     (void)ef_recall;
     emit("");
-    emit("| region | quorum writers (clients) | writes/s | COMMIT avg / p99 ms | INSERT + COMMIT avg / p99 ms | failed writes |");
-    emit("|---|---|---|---|---|---|");
+    emit("| region | commit | clients | writes/s | COMMIT avg / p99 ms | INSERT + COMMIT avg / p99 ms | failed writes | "
+         "disk stalls >= 20 ms | commits during a stall | COMMIT p99 of the others ms | wan-proxy lateness p99 / max ms |");
+    emit("|---|---|---|---|---|---|---|---|---|---|---|");
     for (const auto &l : write_lines) emit(l);
 
     // 4. The partition.
     if (!minority_links.empty()) {
-        proxy_control proxy(static_cast<int>(a.num("control", 0)));
         const region *maj = nullptr, *min = nullptr;
         for (const auto &r : regions) {
             if (r.name == minority) min = &r;
