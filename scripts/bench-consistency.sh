@@ -7,12 +7,11 @@
 # and replicated (meridian-replicator in every region), then an hnsw index is built in every
 # region. bench/consistency/consistency_bench.cpp measures, in us-east and ap-south: k-NN read
 # latency (avg, p99) at ef_search giving recall@10 >= 0.99 with eventual (local), bounded
-# (200 ms) and strong consistency, quorum-write commit latency (4 clients) and throughput (16
-# clients) (w = 2 of 3), and
-# the error rate on each side while ap-south is cut off for 5 s. Report: .run/bench-consistency/results.md.
+# (200 ms) and strong consistency, quorum-write commit latency (4 clients, w = 2 of 3) beside
+# local commits at the same rate, quorum-write throughput (16 clients), and the error rate on
+# each side while ap-south is cut off for 5 s. Report: .run/bench-consistency/results.md.
 # Environment: MERIDIAN_SKIP_BUILD=1 (no dependency install/build), BENCH_WRITERS (16),
-# BENCH_LATENCY_WRITERS (4),
-# BENCH_WRITE_SECONDS (20), BENCH_QUERIES (1000), BENCH_EF (auto), BENCH_KEEP=1 (leave the
+# BENCH_LATENCY_WRITERS (4), BENCH_WRITE_SECONDS (20), BENCH_QUERIES (1000), BENCH_EF (auto), BENCH_KEEP=1 (leave the
 # clusters running at the end), BENCH_REUSE=1 (measure again on the clusters a previous run
 # loaded and indexed: no load, no index build).
 set -euo pipefail

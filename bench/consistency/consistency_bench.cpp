@@ -287,15 +287,15 @@ private:
         return false;
     }
     void run() {
-        unsigned long long done = 0, in_flight = 0;
+        unsigned long long done = 0;
         double since = now();  // when requests last completed, or none were in flight
-        bool stalled = false;
+        bool stalled = false;  // a sample saw requests in flight and none completed for 20 ms
         while (!stop_) {
-            unsigned long long d, f;
+            unsigned long long d, in_flight;
             double t = now();
-            if (sample(d, f)) {
+            if (sample(d, in_flight)) {
                 found_ = true;
-                if (d != done || f == 0) {
+                if (d != done || in_flight == 0) {
                     if (stalled) {
                         std::lock_guard<std::mutex> g(mu_);
                         stalls_.push_back({since, t});
@@ -306,11 +306,9 @@ private:
                 } else if (t - since >= 0.020) {
                     stalled = true;
                 }
-                in_flight = f;
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
-        (void)in_flight;
     }
     unsigned major_ = 0, minor_ = 0;
     std::atomic<bool> stop_{false}, found_{false};
@@ -540,29 +538,26 @@ void measure(const bench::Args &a) {
                       ev.failed + bo.failed + st.failed + sq.failed,
                       ev.ok + bo.ok + st.ok + sq.ok + ev.failed + bo.failed + st.failed + sq.failed);
         emit(line);
-        // Quorum writes: commit latency with a few clients, then throughput with many (which
-        // saturates the two cores the three regions share).
-        // The zero point: the same clients with synchronous_commit = local, paced to the rate the
-        // quorum run reached, so a local commit's own tail (the WAL flush on this disk, the
-        // cores) is measured under the same load.
-        auto write_line = [&](const std::string &kind, int n, const write_result &w) {
-            std::snprintf(line, sizeof line, "| %s | %s | %d | %.0f | %.2f / %.2f | %.2f / %.2f | %zu | %zu, longest %.0f ms | %zu | %.2f |",
-                          r.name.c_str(), kind.c_str(), n, w.per_s, w.commit_avg_ms, w.commit_p99_ms, w.avg_ms, w.p99_ms, w.failed,
-                          w.disk_stalls, w.longest_stall_ms, w.commits_in_stalls, w.commit_p99_clear_ms);
-            write_lines.push_back(line);
-        };
-        // The proxy's own lateness over each run (it counts the warm-up too): how far the
-        // simulated links were from their exact delays.
+        // One line per write run, with the proxy's lateness over it (warm-up included): how far
+        // the simulated links were from their exact delays.
         auto timed_run = [&](const std::string &kind, int n, const std::string &sync, double rate) {
             proxy.command("lateness");
             write_result w = write_run(r, n, write_seconds, fm, disk, sync, rate);
             std::istringstream late(proxy.command("lateness").substr(3));
             double chunks = 0, p50_us = 0, p99_us = 0, max_us = 0;
             late >> chunks >> p50_us >> p99_us >> max_us;
-            write_line(kind, n, w);
-            write_lines.back() += " " + fmt("%.2f", p99_us / 1e3) + " / " + fmt("%.1f", max_us / 1e3) + " |";
+            std::string disk_cells = disk.watching() ? std::to_string(w.disk_stalls) + ", longest " + fmt("%.0f", w.longest_stall_ms) +
+                                                           " ms | " + std::to_string(w.commits_in_stalls) + " | " + fmt("%.2f", w.commit_p99_clear_ms)
+                                                     : std::string("not measured | | ");
+            std::snprintf(line, sizeof line, "| %s | %s | %d | %.0f | %.2f / %.2f | %.2f / %.2f | %zu | %s | %.2f / %.1f |", r.name.c_str(),
+                          kind.c_str(), n, w.per_s, w.commit_avg_ms, w.commit_p99_ms, w.avg_ms, w.p99_ms, w.failed, disk_cells.c_str(),
+                          p99_us / 1e3, max_us / 1e3);
+            write_lines.push_back(line);
             return w;
         };
+        // Quorum writes: commit latency with a few clients; the zero point, the same clients with
+        // synchronous_commit = local paced to the rate the quorum run reached (a local commit's own
+        // tail under the same load); then throughput with many clients.
         std::fprintf(stderr, "%s: quorum writes, %d clients ...\n", r.name.c_str(), latency_writers);
         write_result few = timed_run("quorum", latency_writers, "on", 0);
         std::fprintf(stderr, "%s: local writes, %d clients at %.0f/s ...\n", r.name.c_str(), latency_writers, few.per_s);

@@ -50,6 +50,7 @@ using clock_type = std::chrono::steady_clock;
 struct chunk {
     clock_type::time_point due;
     std::string bytes;  // empty: the sender closed its side (forward the EOF)
+    bool timed = false; // its lateness is counted (once, at the first attempt to write it)
 };
 
 // One direction of a proxied connection.
@@ -253,8 +254,10 @@ bool pump_out(direction &d) {
     auto now = clock_type::now();
     while (!d.queue.empty() && d.queue.front().due <= now) {
         chunk &c = d.queue.front();
-        if (d.written == 0)
+        if (!c.timed) {
             lateness.add(now - c.due);
+            c.timed = true;
+        }
         if (c.bytes.empty()) {
             shutdown(d.to, SHUT_WR);
             d.eof_sent = true;
