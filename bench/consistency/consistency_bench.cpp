@@ -7,17 +7,19 @@
 //
 //   consistency-bench measure --out DIR --region NAME=CONNINFO [--region ...] --control PORT
 //       --minority NAME --minority-links L1,L2,... [--queries 1000] [--ef auto|N]
-//       [--writers 16] [--latency-writers 4] [--write-seconds 10] [--partition-seconds 5] [--data DIR]
+//       [--writers 16] [--latency-writers 4] [--latency-seconds 60] [--write-seconds 10] [--partition-seconds 5]
+//       [--data DIR]
 //       1. ef_search: the smallest of 40, 60, 80, 120, 200, 400 whose recall@10 over the queries
 //          (eventual reads in the first region) is >= 0.99, unless --ef N;
 //       2. per region: one pass of k-NN queries at each read consistency (eventual = local,
 //          bounded with max_staleness 200 ms, strong), after one warm-up pass: avg and p99 latency
 //          at the client, recall@10, failed queries;
 //       3. per region: quorum writes (synchronous_commit = on), one row per transaction (BEGIN,
-//          INSERT, COMMIT), for --write-seconds (after 2 s untimed) from --latency-writers
-//          clients; the same clients with synchronous_commit = local paced to the rate the quorum
-//          run reached (the zero point: a local commit's own tail under the same load); quorum
-//          writes from --writers clients: commits/s, COMMIT latency avg/p99 (where the quorum wait
+//          INSERT, COMMIT), for --latency-seconds (after 2 s untimed) from --latency-writers
+//          clients (3,000-5,000 commits at 60 s: the p99 rests on a few dozen); the same clients
+//          with synchronous_commit = local paced to the rate the quorum run reached (the zero
+//          point: a local commit's own tail under the same load); quorum writes from --writers
+//          clients for --write-seconds: commits/s, COMMIT latency avg/p99 (where the quorum wait
 //          is), the whole write's latency avg/p99, failed writes (written vectors are test images
 //          shifted by 1,000 per component: they never enter a query's top 10); and the disk under
 //          --out during each run: stalls (requests in flight, none completing, >= 20 ms), the
@@ -488,6 +490,7 @@ void measure(const bench::Args &a) {
     const int writers = static_cast<int>(a.num("writers", 16));
     const int latency_writers = static_cast<int>(a.num("latency-writers", 4));
     const double write_seconds = static_cast<double>(a.num("write-seconds", 10));
+    const double latency_seconds = static_cast<double>(a.num("latency-seconds", 60));
     const double partition_seconds = static_cast<double>(a.num("partition-seconds", 5));
     const std::string minority = a.str("minority", regions.back().name);
     const std::vector<std::string> minority_links = split(a.str("minority-links", ""), ',');
@@ -540,9 +543,9 @@ void measure(const bench::Args &a) {
         emit(line);
         // One line per write run, with the proxy's lateness over it (warm-up included): how far
         // the simulated links were from their exact delays.
-        auto timed_run = [&](const std::string &kind, int n, const std::string &sync, double rate) {
+        auto timed_run = [&](const std::string &kind, int n, double seconds, const std::string &sync, double rate) {
             proxy.command("lateness");
-            write_result w = write_run(r, n, write_seconds, fm, disk, sync, rate);
+            write_result w = write_run(r, n, seconds, fm, disk, sync, rate);
             std::istringstream late(proxy.command("lateness").substr(3));
             double chunks = 0, p50_us = 0, p99_us = 0, max_us = 0;
             late >> chunks >> p50_us >> p99_us >> max_us;
@@ -559,11 +562,11 @@ void measure(const bench::Args &a) {
         // synchronous_commit = local paced to the rate the quorum run reached (a local commit's own
         // tail under the same load); then throughput with many clients.
         std::fprintf(stderr, "%s: quorum writes, %d clients ...\n", r.name.c_str(), latency_writers);
-        write_result few = timed_run("quorum", latency_writers, "on", 0);
+        write_result few = timed_run("quorum", latency_writers, latency_seconds, "on", 0);
         std::fprintf(stderr, "%s: local writes, %d clients at %.0f/s ...\n", r.name.c_str(), latency_writers, few.per_s);
-        timed_run("local, same rate", latency_writers, "local", few.per_s);
+        timed_run("local, same rate", latency_writers, latency_seconds, "local", few.per_s);
         std::fprintf(stderr, "%s: quorum writes, %d clients ...\n", r.name.c_str(), writers);
-        timed_run("quorum", writers, "on", 0);
+        timed_run("quorum", writers, write_seconds, "on", 0);
         for (auto *rr : {&ev, &bo, &st, &sq})
             for (auto &[state, n] : rr->errors) std::fprintf(stderr, "%s: %d reads failed with %s\n", r.name.c_str(), n, state.c_str());
     }
