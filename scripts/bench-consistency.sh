@@ -14,7 +14,8 @@
 # BENCH_LATENCY_WRITERS (4), BENCH_LATENCY_SECONDS (60: the 4-client runs), BENCH_WRITE_SECONDS
 # (20: the 16-client run), BENCH_QUERIES (1000), BENCH_EF (auto), BENCH_KEEP=1 (leave the clusters
 # running at the end), BENCH_REUSE=1 (measure again on the clusters a previous run loaded and
-# indexed: no load, no index build).
+# indexed: no load, no index build), BENCH_AB="variant ..." (compare the commit latency of
+# variants instead: see ab_compare below).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -55,10 +56,14 @@ sql() { local r=$1; shift; psql -X -q -v ON_ERROR_STOP=1 -At -d "$(conninfo "$r"
 
 declare -A pid
 proxy_pid=
-cleanup() {
+stop_replicators() {
   for r in "${regions[@]}"; do
     [ -n "${pid[$r]:-}" ] && kill -TERM "${pid[$r]}" 2>/dev/null && while kill -0 "${pid[$r]}" 2>/dev/null; do sleep 0.1; done
+    pid[$r]=
   done
+}
+cleanup() {
+  stop_replicators
   [ -n "$proxy_pid" ] && kill -TERM "$proxy_pid" 2>/dev/null
   wait 2>/dev/null || true
   if [ "${BENCH_KEEP:-0}" != 1 ]; then
@@ -106,26 +111,29 @@ for r in "${regions[@]}"; do
   } | sql "$r" >/dev/null
 done
 
-# --- replicators
-for r in "${regions[@]}"; do
-  rm -f "$out/keys/replicator-$r.pid"  # a reused run's file names the previous, finished replicator
-  as_postgres sh -c 'echo $$ > "$1"; exec "$2" --local "$3"' sh "$out/keys/replicator-$r.pid" "$replicator" \
-    "$(conninfo "$r")" >>"$out/replicator-$r.log" 2>&1 &
-  for _ in $(seq 50); do [ -s "$out/keys/replicator-$r.pid" ] && break; sleep 0.1; done
-  pid[$r]=$(cat "$out/keys/replicator-$r.pid")
-done
-# Streams up: both peers connected in every region, seen five times in a row (a reused cluster
-# still shows the previous run's state until the new replicator publishes its own).
-for r in "${regions[@]}"; do
-  ok=0
-  for _ in $(seq 300); do
-    if [ "$(sql "$r" -c "SELECT count(*) FROM meridian.region_status WHERE connected")" = 2 ]; then
-      ok=$((ok + 1)); [ $ok -ge 5 ] && break
-    else ok=0; fi
-    sleep 0.3
+# --- replicators (arguments: more options for every one, e.g. --heartbeat-interval 100)
+start_replicators() {
+  for r in "${regions[@]}"; do
+    rm -f "$out/keys/replicator-$r.pid"  # a reused run's file names the previous, finished replicator
+    as_postgres sh -c 'echo $$ > "$1"; shift; exec "$@"' sh "$out/keys/replicator-$r.pid" "$replicator" \
+      --local "$(conninfo "$r")" "$@" >>"$out/replicator-$r.log" 2>&1 &
+    for _ in $(seq 50); do [ -s "$out/keys/replicator-$r.pid" ] && break; sleep 0.1; done
+    pid[$r]=$(cat "$out/keys/replicator-$r.pid")
   done
-  [ $ok -ge 5 ] || { echo "$r: streams did not connect (see $out/replicator-$r.log)" >&2; exit 1; }
-done
+  # Streams up: both peers connected in every region, seen five times in a row (a reused cluster
+  # still shows the previous run's state until the new replicator publishes its own).
+  for r in "${regions[@]}"; do
+    ok=0
+    for _ in $(seq 300); do
+      if [ "$(sql "$r" -c "SELECT count(*) FROM meridian.region_status WHERE connected")" = 2 ]; then
+        ok=$((ok + 1)); [ $ok -ge 5 ] && break
+      else ok=0; fi
+      sleep 0.3
+    done
+    [ $ok -ge 5 ] || { echo "$r: streams did not connect (see $out/replicator-$r.log)" >&2; exit 1; }
+  done
+}
+start_replicators
 
 # --- load in us-east, replicated to the others
 [ "$reuse" = 1 ] || { echo "loading Fashion-MNIST (60,000 x 784) in us-east"; "$tool" load --conninfo "$(conninfo us-east)"; }
@@ -154,11 +162,14 @@ if [ "$reuse" = 1 ]; then
   done
 fi
 # Every region starts warm, as a serving region is: the table and its indexes in shared_buffers
-# (1 GB; ~830 MB of them), so no timed read or apply waits for a page read from disk.
-for r in "${regions[@]}"; do
-  sql "$r" -c "SET client_min_messages = warning" -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm" \
-           -c "SELECT pg_prewarm(c) FROM unnest(ARRAY['items', 'items_embedding', 'items_pkey']::regclass[]) c" >/dev/null
-done
+# (1 GB; 425 MB of them), so no timed read or apply waits for a page read from disk.
+prewarm() {
+  for r in "${regions[@]}"; do
+    sql "$r" -c "SET client_min_messages = warning" -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm" \
+             -c "SELECT pg_prewarm(c) FROM unnest(ARRAY['items', 'items_embedding', 'items_pkey']::regclass[]) c" >/dev/null
+  done
+}
+prewarm
 # The replicators keep synchronous_standby_names (ANY w-1 of the peers) in every region.
 for r in "${regions[@]}"; do
   for _ in $(seq 100); do sql "$r" -c "SHOW synchronous_standby_names" | grep -q '^ANY' && break; sleep 0.1; done
@@ -167,7 +178,53 @@ done
 
 minority_links=$(printf '%s\n' "${!link_port[@]}" | grep ap-south | paste -sd, -)
 region_args="us-east=$(conninfo us-east);eu-west=$(conninfo eu-west);ap-south=$(conninfo ap-south)"
+# --- BENCH_AB="base no-fsync heartbeat-100 ...": instead of the benchmark, the 4-client commit
+# latency of one region (BENCH_AB_REGION, us-east) under each variant, interleaved for
+# BENCH_AB_ROUNDS (2) rounds so that the machine's drift hits every variant alike. Variants:
+#   base          the servers and replicators as above
+#   heartbeat-N   the replicators with --heartbeat-interval N (ms)
+#   no-fsync      a diagnosis, not a configuration: the servers restarted with libeatmydata
+#                 preloaded (fsync and fdatasync return at once, nothing is durable), to show what
+#                 the disk's WAL flushes add
+# Report: .run/bench-consistency/ab.md (the tool's log: ab.log).
+ab_compare() {
+  local region=${BENCH_AB_REGION:-us-east} eatmydata=/usr/lib/x86_64-linux-gnu/libeatmydata.so report="$out/ab.md"
+  case " $BENCH_AB " in *" no-fsync "*) [ -e "$eatmydata" ] || apt-get install -y -qq eatmydata >/dev/null ;; esac
+  {
+    echo "| round | variant | region | commit | clients | writes/s | COMMIT avg / p99 ms | INSERT + COMMIT avg / p99 ms | failed writes |" \
+         "disk stalls >= 20 ms | commits during a stall | COMMIT p99 of the others ms | wan-proxy lateness p99 / max ms |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  } >"$report"
+  for round in $(seq "${BENCH_AB_ROUNDS:-2}"); do
+    for variant in $BENCH_AB; do
+      local preload= args=()
+      case $variant in
+        base) ;;
+        no-fsync) preload=$eatmydata ;;
+        heartbeat-[0-9]*) args=(--heartbeat-interval "${variant#heartbeat-}") ;;
+        *) echo "BENCH_AB: unknown variant $variant (base, heartbeat-N, no-fsync)" >&2; exit 1 ;;
+      esac
+      stop_replicators
+      for r in "${regions[@]}"; do
+        scripts/cluster.sh stop "cons-$r" >/dev/null
+        LD_PRELOAD=$preload scripts/cluster.sh start "cons-$r" "${port[$r]}" >/dev/null
+      done
+      start_replicators "${args[@]}"
+      prewarm
+      echo "round $round: $variant" >&2
+      "$tool" measure --out "$out" --region "$region_args" --read-regions "$region" --control "$control" --queries 20 \
+        --ef "${BENCH_EF:-40}" --writers 0 --latency-writers "${BENCH_LATENCY_WRITERS:-4}" \
+        --latency-seconds "${BENCH_LATENCY_SECONDS:-60}" 2>>"$out/ab.log" >"$out/ab-run.md"
+      grep -E "^\| $region \| (quorum|local)" "$out/ab-run.md" | sed "s/^/| $round | $variant /" >>"$report"
+    done
+  done
+  stop_replicators  # and the servers as they were, without a preload
+  for r in "${regions[@]}"; do scripts/cluster.sh stop "cons-$r" >/dev/null; scripts/cluster.sh start "cons-$r" "${port[$r]}" >/dev/null; done
+  cat "$report"
+  echo "results: $report"
+}
 results="$out/results.md"
+if [ -n "${BENCH_AB:-}" ]; then ab_compare; exit 0; fi
 {
   echo "Consistency benchmark: 3 regions over wan-proxy, one-way delays us-east<->eu-west 20 ms, pairs with ap-south 40 ms;"
   echo "Fashion-MNIST 60,000 x 784 loaded in us-east and replicated, hnsw (m 16, ef_construction 64) in every region;"

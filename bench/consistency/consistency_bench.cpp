@@ -19,12 +19,13 @@
 //          clients (3,000-5,000 commits at 60 s: the p99 rests on a few dozen); the same clients
 //          with synchronous_commit = local paced to the rate the quorum run reached (the zero
 //          point: a local commit's own tail under the same load); quorum writes from --writers
-//          clients for --write-seconds: commits/s, COMMIT latency avg/p99 (where the quorum wait
-//          is), the whole write's latency avg/p99, failed writes (written vectors are test images
-//          shifted by 1,000 per component: they never enter a query's top 10); and the disk under
-//          --out during each run: stalls (requests in flight, none completing, >= 20 ms), the
-//          commits that overlapped one, and the COMMIT p99 of the others; and how late the
-//          wan-proxy delivered bytes against their exact delays (its `lateness` command);
+//          clients (none with --writers 0) for --write-seconds: commits/s, COMMIT latency avg/p99
+//          (where the quorum wait is), the whole write's latency avg/p99, failed writes (written
+//          vectors are test images shifted by 1,000 per component: they never enter a query's top
+//          10); and the disk under --out during each run: stalls (requests in flight, none
+//          completing, >= 20 ms), the commits that overlapped one, and the COMMIT p99 of the
+//          others; and how late the wan-proxy delivered bytes against their exact delays (its
+//          `lateness` command);
 //       4. a partition: the minority region's links (wan-proxy control port) are cut for
 //          --partition-seconds while both sides run an eventual reader, a bounded reader and two
 //          quorum writers; errors and operations that started inside the partition, per side;
@@ -565,8 +566,10 @@ void measure(const bench::Args &a) {
         write_result few = timed_run("quorum", latency_writers, latency_seconds, "on", 0);
         std::fprintf(stderr, "%s: local writes, %d clients at %.0f/s ...\n", r.name.c_str(), latency_writers, few.per_s);
         timed_run("local, same rate", latency_writers, latency_seconds, "local", few.per_s);
-        std::fprintf(stderr, "%s: quorum writes, %d clients ...\n", r.name.c_str(), writers);
-        timed_run("quorum", writers, write_seconds, "on", 0);
+        if (writers > 0) {
+            std::fprintf(stderr, "%s: quorum writes, %d clients ...\n", r.name.c_str(), writers);
+            timed_run("quorum", writers, write_seconds, "on", 0);
+        }
         for (auto *rr : {&ev, &bo, &st, &sq})
             for (auto &[state, n] : rr->errors) std::fprintf(stderr, "%s: %d reads failed with %s\n", r.name.c_str(), n, state.c_str());
     }
