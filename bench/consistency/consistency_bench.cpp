@@ -16,7 +16,7 @@
 //          at the client, recall@10, failed queries;
 //       3. per region: quorum writes (synchronous_commit = on), one row per transaction (BEGIN,
 //          INSERT, COMMIT), for --latency-seconds (after 2 s untimed) from --latency-writers
-//          clients (3,000-5,000 commits at 60 s: the p99 rests on a few dozen); the same clients
+//          clients (2,900-5,500 commits at 60 s: the p99 rests on a few dozen); the same clients
 //          with synchronous_commit = local paced to the rate the quorum run reached (the zero
 //          point: a local commit's own tail under the same load); quorum writes from --writers
 //          clients (none with --writers 0) for --write-seconds: commits/s, COMMIT latency avg/p99
