@@ -258,12 +258,14 @@ public:
         thread_.join();
     }
     bool watching() const { return found_; }
-    // Stalls that overlap [from, to].
+    // Stalls that overlap [from, to], the one still going on included (the run may end less than
+    // a sample after the disk came back).
     std::vector<stall> stalls(double from, double to) {
         std::lock_guard<std::mutex> g(mu_);
         std::vector<stall> out;
         for (const stall &s : stalls_)
             if (s.to >= from && s.from <= to) out.push_back(s);
+        if (stalled_ && since_ <= to) out.push_back({since_, now()});
         return out;
     }
     static double now() { return std::chrono::duration<double>(clock_type::now().time_since_epoch()).count(); }
@@ -291,23 +293,23 @@ private:
     }
     void run() {
         unsigned long long done = 0;
-        double since = now();  // when requests last completed, or none were in flight
-        bool stalled = false;  // a sample saw requests in flight and none completed for 20 ms
+        {
+            std::lock_guard<std::mutex> g(mu_);
+            since_ = now();
+        }
         while (!stop_) {
             unsigned long long d, in_flight;
             double t = now();
             if (sample(d, in_flight)) {
                 found_ = true;
+                std::lock_guard<std::mutex> g(mu_);
                 if (d != done || in_flight == 0) {
-                    if (stalled) {
-                        std::lock_guard<std::mutex> g(mu_);
-                        stalls_.push_back({since, t});
-                    }
-                    stalled = false;
+                    if (stalled_) stalls_.push_back({since_, t});
+                    stalled_ = false;
                     done = d;
-                    since = t;
-                } else if (t - since >= 0.020) {
-                    stalled = true;
+                    since_ = t;
+                } else if (t - since_ >= 0.020) {
+                    stalled_ = true;
                 }
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -317,6 +319,8 @@ private:
     std::atomic<bool> stop_{false}, found_{false};
     std::mutex mu_;
     std::vector<stall> stalls_;
+    double since_ = 0;     // when requests last completed, or none were in flight
+    bool stalled_ = false; // requests in flight and none completed for 20 ms since since_
     std::thread thread_;
 };
 

@@ -422,10 +422,10 @@ prepared_column *prepare_columns(const rel_entry *e, Datum *values, bool *nulls,
             // Meridian's own type, in vector_send's format without a function call per value
             // (a send call and its bytea were ~10% of a walsender's CPU in the benchmark).
             const auto *vec = vec::datum_get_vector(v);
-            auto *out_bytes = static_cast<std::uint8_t *>(palloc(vec::binary_size(vec->dim)));
+            p.len = vec::binary_size(vec->dim);
+            auto *out_bytes = static_cast<std::uint8_t *>(palloc(p.len));
             vec::write_binary(vec, out_bytes);
             p.data = out_bytes;
-            p.len = vec::binary_size(vec->dim);
             continue;
         }
         bytea *b = SendFunctionCall(const_cast<FmgrInfo *>(&c.send), v);

@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # ctest wan_proxy: a link forwards bytes both ways with at least its one-way delay each way,
 # `cut` drops the connection and refuses new ones, `hold` keeps the socket open but moves nothing,
-# `restore` brings both back. $ARGV[0] is the wan-proxy binary. Loopback ports 55490-55492.
+# `restore` brings both back (bytes held through it then take the delay from the restore). $ARGV[0] is the wan-proxy binary. Loopback ports 55490-55492.
 use strict;
 use warnings;
 use IO::Socket::INET;
@@ -11,7 +11,9 @@ use Time::HiRes qw(time sleep);
 my ($proxy) = @ARGV;
 my ($control_port, $listen_port, $echo_port) = (55490, 55491, 55492);
 my $failures = 0;
-sub check { my ($ok, $what) = @_; print(($ok ? "ok" : "not ok") . " - $what\n"); $failures++ unless $ok; }
+# ($$): a match in the first argument is taken in scalar context; in a list a failed one would
+# return nothing and shift the description into $ok.
+sub check($$) { my ($ok, $what) = @_; print(($ok ? "ok" : "not ok") . " - $what\n"); $failures++ unless $ok; }
 
 # An echo server in a child process.
 my $echo = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $echo_port, Listen => 5, ReuseAddr => 1)
@@ -53,7 +55,16 @@ check(ctl("hold l1") =~ /^ok held/, "hold");
 check(!defined roundtrip($s, 0.5), "a held link moves nothing");
 check(ctl("restore l1") =~ /^ok open/, "restore");
 check(defined roundtrip($s, 5), "after restore, bytes move again (the held ping arrives)");
-check(ctl("cut l1") =~ /^ok cut 0 0$/, "cut drops the connection");
+# Bytes that waited through a hold longer than the delay count from the restore: the echo comes
+# back a round trip after it, as after any outage, not at once.
+check(ctl("delay l1 50") =~ /^ok open 50 1$/ && ctl("hold l1") =~ /^ok held/, "hold with a 50 ms delay");
+syswrite($s, "held");
+sleep 0.3;
+my $restored = time();
+ctl("restore l1");
+my $back = IO::Select->new($s)->can_read(5) && sysread($s, my $echoed, 100) ? time() - $restored : undef;
+check(defined $back && $back >= 0.095, "held bytes take the link's delay each way from the restore");
+check(ctl("cut l1") =~ /^ok cut 50 0$/, "cut drops the connection");
 my $sel = IO::Select->new($s);
 check($sel->can_read(2) && !sysread($s, my $x, 10), "the client sees its connection closed");
 check(!IO::Socket::INET->new(PeerAddr => "127.0.0.1:$listen_port"), "new connections are refused");

@@ -10,7 +10,8 @@
 //   delay NAME MS    set the one-way delay (bytes already queued keep their delivery time)
 //   cut NAME         close the link's connections and its listening socket (connects are refused)
 //   hold NAME        stop moving bytes on the link; its sockets stay open
-//   restore NAME     listen again / move held bytes again (held bytes are then delivered)
+//   restore NAME     listen again / move bytes again; bytes that waited through a hold take the
+//                    link's delay from the restore, as after any outage
 //   status NAME      "ok <state> <delay_ms> <open connections>"
 //   lateness         "ok <chunks> <p50_us> <p99_us> <max_us>": how late chunks were written after
 //                    their due time, since the last `lateness` (the simulation's own error: on a
@@ -73,6 +74,7 @@ struct proxy_link {
     int listen_port = 0, target_port = 0;
     int delay_ms = 0;
     enum class state { open, held, cut } st = state::open;
+    clock_type::time_point restored{};  // when a hold last ended
     int listen_fd = -1;
     std::vector<std::unique_ptr<connection>> conns;
 };
@@ -219,6 +221,8 @@ std::string command(const std::string &line) {
             if (l.listen_fd < 0)
                 return "error cannot listen again";
         }
+        if (l.st == proxy_link::state::held)
+            l.restored = clock_type::now();
         l.st = proxy_link::state::open;
     } else if (verb != "status") {
         return "error unknown command \"" + verb + "\"";
@@ -227,14 +231,16 @@ std::string command(const std::string &line) {
     return "ok " + std::string(s) + " " + std::to_string(l.delay_ms) + " " + std::to_string(l.conns.size());
 }
 
-// Reads what is there into the queue; false when the connection is finished with an error.
-bool pump_in(direction &d, int delay_ms) {
+// Reads what is there into the queue, each read due `delay_ms` after its bytes arrived (or after
+// `not_before`, the end of a hold they waited through); false when the connection is finished
+// with an error.
+bool pump_in(direction &d, int delay_ms, clock_type::time_point not_before) {
     char buf[65536];
     for (;;) {
         clock_type::time_point arrived;
         ssize_t n = read_stamped(d.from, buf, sizeof buf, arrived);
         if (n > 0) {
-            auto due = std::max(arrived + std::chrono::milliseconds(delay_ms), d.last_due);
+            auto due = std::max(std::max(arrived, not_before) + std::chrono::milliseconds(delay_ms), d.last_due);
             d.last_due = due;
             d.queue.push_back({due, std::string(buf, static_cast<std::size_t>(n))});
             continue;
@@ -411,7 +417,7 @@ int main(int argc, char **argv) {
             if (l->st != proxy_link::state::open || d->from < 0)
                 continue;
             if (fds[conn_base + i].revents & (POLLIN | POLLHUP | POLLERR))
-                if (!pump_in(*d, l->delay_ms))
+                if (!pump_in(*d, l->delay_ms, l->restored))
                     d->broken = true;  // reset by the peer: drop the whole connection
         }
         for (auto &[name, l] : links) {
