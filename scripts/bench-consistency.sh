@@ -153,11 +153,16 @@ done
 # every region vacuumed and analyzed, so autovacuum does not pick this run to do it (it did once,
 # in the middle of the writes). Left in place, they grew the table and index past shared_buffers.
 if [ "$reuse" = 1 ]; then
-  while [ "$(sql us-east -c "SET synchronous_commit = local" -c "WITH d AS (DELETE FROM items WHERE id IN
-           (SELECT id FROM items WHERE n >= 1000000 LIMIT 20000) RETURNING 1) SELECT count(*) FROM d")" != 0 ]; do :; done
+  while :; do  # (a failing DELETE stops the script instead of being retried forever)
+    deleted=$(sql us-east -c "SET synchronous_commit = local" -c "WITH d AS (DELETE FROM items WHERE id IN
+                (SELECT id FROM items WHERE n >= 1000000 LIMIT 20000) RETURNING 1) SELECT count(*) FROM d") || exit 1
+    [ "$deleted" = 0 ] && break
+  done
   for r in "${regions[@]}"; do
     for _ in $(seq 1200); do [ "$(sql "$r" -c "SELECT count(*) FROM items")" = 60000 ] && break; sleep 0.5; done
-    echo "$r: $(sql "$r" -c "SELECT count(*) FROM items") rows"
+    rows=$(sql "$r" -c "SELECT count(*) FROM items")
+    echo "$r: $rows rows"
+    [ "$rows" = 60000 ] || { echo "$r: the deletes did not replicate within 10 min (see $out/replicator-*.log)" >&2; exit 1; }
     sql "$r" -c "VACUUM (ANALYZE) items" -c "CHECKPOINT"
   done
 fi
