@@ -182,8 +182,14 @@ void peer_stream::session() {
     // keepalives received after them) confirmed to the peer. A flush is queued as soon as nothing
     // more is buffered on the stream (a lone transaction is confirmed at once), one at a time, and
     // at the latest after max_unflushed transactions.
+    //
+    // A front call that waits (a row lock; see progress_notes.hpp) holds back the flush queued
+    // behind it: after stalled_after, the transactions applied before it are made durable and
+    // confirmed through a flush on the side session.
     constexpr int max_in_flight = 4;
     constexpr int max_unflushed = 16;
+    constexpr auto stalled_after = std::chrono::milliseconds(20);
+    auto front_since = clock::now();  // when the call at the front of the pipeline got there
     struct call {
         bool is_flush;
         std::uint64_t lsn;  // apply: the transaction's end LSN; flush: the position it confirms
@@ -205,6 +211,8 @@ void peer_stream::session() {
     auto queued = [&](call c) {
         if (PQpipelineSync(apply.get()) != 1)
             throw pq_error("could not send to the local server: " + apply.error_message());
+        if (in_flight.empty())
+            front_since = clock::now();
         in_flight.push_back(c);
     };
     auto queue_apply = [&](const std::uint8_t *payload, int size, std::uint64_t end_lsn) {
@@ -266,6 +274,7 @@ void peer_stream::session() {
                     });
                 }
                 in_flight.pop_front();
+                front_since = clock::now();
             } else {
                 const char *state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
                 std::string why = PQresultErrorMessage(r.get());
@@ -278,9 +287,21 @@ void peer_stream::session() {
         }
     };
 
+    // True when the front call is an apply that waits and transactions applied before it are not
+    // confirmed yet (no flush can be ahead of an apply at the front).
+    auto front_stalls = [&] {
+        return !in_flight.empty() && !in_flight.front().is_flush && applied > flushed;
+    };
+
     while (!stopping()) {
         take_results();
         notes.take_answer();
+        if (auto through = notes.take_flushed(); through && *through > flushed) {
+            flushed = *through;
+            send_status(false);  // promptly, as after the pipeline's own flush
+        }
+        if (front_stalls() && !notes.flush_pending() && clock::now() - front_since >= stalled_after)
+            notes.flush(applied);
         char *buf = nullptr;
         int n = 0;
         if (applies_in_flight < max_in_flight) {
@@ -368,7 +389,12 @@ void peer_stream::session() {
         pollfd p[3] = {{PQsocket(repl.get()), short(window_full ? 0 : POLLIN), 0},
                        {PQsocket(apply.get()), short(in_flight.empty() ? 0 : POLLIN), 0},
                        {note_socket, short(note_socket < 0 ? 0 : POLLIN), 0}};
-        int rc = poll(p, 3, 100);
+        int timeout_ms = 100;
+        if (front_stalls() && !notes.flush_pending()) {
+            auto until = std::chrono::duration_cast<std::chrono::milliseconds>(front_since + stalled_after - now);
+            timeout_ms = static_cast<int>(std::clamp<std::int64_t>(until.count() + 1, 0, 100));
+        }
+        int rc = poll(p, 3, timeout_ms);
         if (rc < 0 && errno != EINTR)
             throw pq_error(std::string("poll failed: ") + std::strerror(errno));
     }

@@ -3,10 +3,13 @@
 #include "core/walstream.hpp"
 #include "log.hpp"
 
+#include <algorithm>
+
 namespace meridian::replicator {
 
 namespace {
 constexpr const char *note_statement = "note_peer_progress";
+constexpr const char *flush_statement = "flush_wal";
 }
 
 progress_notes::progress_notes(const std::string &local_conninfo, std::string peer) : peer_(std::move(peer)) {
@@ -14,6 +17,7 @@ progress_notes::progress_notes(const std::string &local_conninfo, std::string pe
     // Prepared once: a note is sent for every heartbeat applied (every 10 ms per peer).
     session_.prepare(note_statement, "SELECT meridian.note_peer_progress($1, $2::pg_catalog.pg_lsn, "
                                      "timestamptz '2000-01-01 00:00:00+00' + $3::bigint * interval '1 microsecond')");
+    session_.prepare(flush_statement, "SELECT meridian.flush_wal()");
     if (PQsetnonblocking(session_.get(), 1) != 0)
         throw pq_error("could not make the progress session non-blocking: " + session_.error_message());
 }
@@ -21,26 +25,52 @@ progress_notes::progress_notes(const std::string &local_conninfo, std::string pe
 void progress_notes::note(std::uint64_t lsn, std::optional<std::int64_t> watermark) {
     if (unsupported_)
         return;
+    note_wanted_ = pending_note{lsn, watermark};
     take_answer();
-    if (in_flight_) {
-        pending_ = pending_note{lsn, watermark};
-        return;
-    }
-    send(lsn, watermark);
+    if (in_flight_ == call::none)
+        send_next();
 }
 
-void progress_notes::send(std::uint64_t lsn, std::optional<std::int64_t> watermark) {
-    std::string lsn_text = walstream::lsn_to_string(lsn);
-    std::string wm = watermark ? std::to_string(*watermark) : std::string();
-    const char *values[3] = {peer_.c_str(), lsn_text.c_str(), watermark ? wm.c_str() : nullptr};
-    if (PQsendQueryPrepared(session_.get(), note_statement, 3, values, nullptr, nullptr, 0) != 1 ||
-        PQflush(session_.get()) < 0)
-        throw pq_error("could not note the progress of " + peer_ + ": " + session_.error_message());
-    in_flight_ = true;
+void progress_notes::flush(std::uint64_t through) {
+    flush_wanted_through_ = std::max(flush_wanted_through_, through);
+    flush_wanted_ = true;
+    take_answer();
+    if (in_flight_ == call::none)
+        send_next();
+}
+
+std::optional<std::uint64_t> progress_notes::take_flushed() {
+    std::optional<std::uint64_t> f = flushed_;
+    flushed_.reset();
+    return f;
+}
+
+// A flush first: a stalled pipeline's confirmations wait for it, a note only moves a watermark.
+void progress_notes::send_next() {
+    int ok;
+    if (flush_wanted_) {
+        ok = PQsendQueryPrepared(session_.get(), flush_statement, 0, nullptr, nullptr, nullptr, 0);
+        flush_wanted_ = false;
+        flush_sent_through_ = flush_wanted_through_;
+        in_flight_ = call::flush;
+    } else if (note_wanted_ && !unsupported_) {
+        pending_note p = *note_wanted_;
+        note_wanted_.reset();
+        std::string lsn_text = walstream::lsn_to_string(p.lsn);
+        std::string wm = p.watermark ? std::to_string(*p.watermark) : std::string();
+        const char *values[3] = {peer_.c_str(), lsn_text.c_str(), p.watermark ? wm.c_str() : nullptr};
+        ok = PQsendQueryPrepared(session_.get(), note_statement, 3, values, nullptr, nullptr, 0);
+        in_flight_ = call::note;
+    } else {
+        return;
+    }
+    answered_ = false;
+    if (ok != 1 || PQflush(session_.get()) < 0)
+        throw pq_error("could not send to the progress session of " + peer_ + ": " + session_.error_message());
 }
 
 void progress_notes::take_answer() {
-    if (!in_flight_)
+    if (in_flight_ == call::none)
         return;
     if (PQconsumeInput(session_.get()) != 1)
         throw pq_error("lost the progress session: " + session_.error_message());
@@ -50,26 +80,33 @@ void progress_notes::take_answer() {
     while (!PQisBusy(session_.get())) {
         result r(PQgetResult(session_.get()));
         if (!r) {  // the end of the answer
-            in_flight_ = false;
-            if (pending_ && !unsupported_) {
-                pending_note p = *pending_;
-                pending_.reset();
-                send(p.lsn, p.watermark);
-            }
-            return;
+            if (!answered_)
+                throw pq_error("the progress session's call returned no row");
+            if (in_flight_ == call::flush)
+                flushed_ = std::max(flushed_.value_or(0), flush_sent_through_);
+            in_flight_ = call::none;
+            send_next();
+            if (in_flight_ == call::none)
+                return;
+            continue;
         }
-        if (PQresultStatus(r.get()) != PGRES_TUPLES_OK)
-            throw pq_error("meridian.note_peer_progress failed: " + std::string(PQresultErrorMessage(r.get())),
-                           PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : "");
-        if (!unsupported_ && std::string(PQgetvalue(r.get(), 0, 0)) != "t") {
+        const char *what = in_flight_ == call::flush ? "meridian.flush_wal()" : "meridian.note_peer_progress";
+        if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
+            const char *state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+            throw pq_error(std::string(what) + " failed: " + PQresultErrorMessage(r.get()), state ? state : "");
+        }
+        answered_ = true;
+        if (in_flight_ == call::note && !unsupported_ && std::string(PQgetvalue(r.get(), 0, 0)) != "t") {
             unsupported_ = true;
-            pending_.reset();
+            note_wanted_.reset();
             log_line("meridian is not in shared_preload_libraries here: bounded and strong reads cannot see region " +
                      peer_ + "'s progress");
         }
     }
 }
 
-int progress_notes::socket_awaiting_answer() const { return in_flight_ ? PQsocket(session_.get()) : -1; }
+int progress_notes::socket_awaiting_answer() const {
+    return in_flight_ == call::none ? -1 : PQsocket(session_.get());
+}
 
 }  // namespace meridian::replicator
