@@ -137,6 +137,19 @@ RESET meridian.read_consistency;
 RESET meridian.consistency_timeout;
 SELECT count(*) FROM cons_items;
 
+-- Shared memory keeps at most 64 peers (meridian.create_region keeps a group within it); one more
+-- is refused with 54000, and a forgotten peer frees its slot.
+DO $$ BEGIN
+    FOR i IN 1..64 LOOP
+        PERFORM meridian.note_peer_progress('limit-' || i, '0/1', NULL);
+    END LOOP;
+EXCEPTION WHEN program_limit_exceeded THEN NULL;  -- the slots other tests noted count too
+END $$;
+SELECT cons_try($$SELECT meridian.note_peer_progress('limit-65', '0/1', NULL)$$);
+SELECT count(*) FROM (SELECT meridian.forget_peer_progress('limit-' || i) FROM generate_series(1, 64) i) s;
+SELECT count(*) AS limit_peers_left FROM meridian.peer_freshness() WHERE region LIKE 'limit-%';
+SELECT meridian.note_peer_progress('limit-65', '0/1', NULL), meridian.forget_peer_progress('limit-65');
+
 -- Leave the database as it was for the tests that follow.
 DROP FUNCTION cons_count, cons_try;
 DROP TABLE cons_items, cons_local;

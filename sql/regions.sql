@@ -97,6 +97,15 @@ SELECT meridian.drop_region(repeat('x', 63));
 SELECT name, is_local FROM meridian.regions ORDER BY name;
 SELECT region, connected, applied_lsn FROM meridian.region_status ORDER BY region;
 
+-- At most 65 regions (64 peers: the progress kept in shared memory).
+SELECT count(*) AS created FROM (SELECT meridian.create_region('many-' || i, 'host=x')
+    FROM generate_series(1, 65 - (SELECT count(*) FROM meridian.regions)::int) AS i) AS s;
+SELECT count(*) AS regions FROM meridian.regions;
+SELECT pg_temp.sqlstate_of($$SELECT meridian.create_region('one-too-many', 'host=x')$$);
+SELECT count(*) AS dropped FROM (SELECT meridian.drop_region(name) FROM meridian.regions WHERE name LIKE 'many-%') AS s;
+SELECT meridian.create_region('one-more', 'host=x');
+SELECT meridian.drop_region('one-more');
+
 -- replicate_table: a plain, logged table with a primary key of exactly one uuid column.
 CREATE TABLE items (id uuid PRIMARY KEY, embedding vector(3), payload jsonb);
 CREATE TABLE items_generated (id uuid GENERATED ALWAYS AS (meridian.vector_id(embedding)) STORED PRIMARY KEY,

@@ -28,7 +28,8 @@ namespace meridian::consistency {
 
 namespace {
 
-constexpr int max_peers = 64;  // distinct peer names noted since the server started
+constexpr int max_peers = 64;  // distinct peer names noted (and not forgotten) since the server started;
+                                // meridian.create_region keeps a group within it
 
 struct peer_slot {
     char name[NAMEDATALEN];
@@ -180,8 +181,9 @@ Datum meridian_note_peer_progress(PG_FUNCTION_ARGS) {
     SpinLockRelease(&state->mutex);
     if (full)
         ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-                        errmsg("too many peer regions noted since the server started (at most %d)", max_peers),
-                        errhint("Restart the server to forget dropped regions.")));
+                        errmsg("too many peer regions noted in shared memory (at most %d)", max_peers),
+                        errdetail("Peers are counted over every database of the server; meridian.drop_region forgets one."),
+                        errhint("Drop regions no longer in use, or restart the server.")));
     ConditionVariableBroadcast(&state->changed);
     PG_RETURN_BOOL(true);
 }

@@ -75,6 +75,12 @@ BEGIN
             USING ERRCODE = 'duplicate_object',
             DETAIL = format('Both would use the replication slot "%s" ("-" becomes "_" in slot names).', replace(name, '-', '_'));
     END IF;
+    -- Shared memory keeps the progress of 64 peers (src/consistency/shared_state.cpp).
+    IF (SELECT count(*) FROM meridian.regions) >= 65 THEN
+        RAISE EXCEPTION 'too many regions' USING ERRCODE = 'program_limit_exceeded',
+            DETAIL = 'A replication group has at most 65 regions: each server keeps the progress of at most 64 peers.',
+            HINT = 'Drop a region you no longer use with meridian.drop_region.';
+    END IF;
     INSERT INTO meridian.regions (name, conninfo, public_key) VALUES (name, conninfo, public_key);
     PERFORM meridian.replication_catalog_changed();
 END $$;
