@@ -185,7 +185,7 @@ void peer_stream::session() {
     //
     // A front call that waits (a row lock; see progress_notes.hpp) holds back the flush queued
     // behind it: after stalled_after, the transactions applied before it are made durable and
-    // confirmed through a flush on the side session.
+    // confirmed through a flush on the progress session.
     constexpr int max_in_flight = 4;
     constexpr int max_unflushed = 16;
     constexpr auto stalled_after = std::chrono::milliseconds(20);
