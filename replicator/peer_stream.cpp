@@ -5,7 +5,7 @@
 #include "core/walstream.hpp"
 #include "log.hpp"
 #include "pq.hpp"
-#include "progress_notes.hpp"
+#include "side_session.hpp"
 
 #include <poll.h>
 
@@ -139,9 +139,9 @@ void peer_stream::session() {
     // Consistency (docs/consistency.md). Once a heartbeat of the peer is applied here (every
     // transaction queued before it has committed), the local server learns how far the peer is
     // applied and, on the local clock, up to when (meridian.note_peer_progress, shared memory):
-    // bounded and strong reads wait on it. Its own connection, answers taken later, so neither
-    // the apply pipeline nor the stream waits for it.
-    progress_notes notes(settings_.local_conninfo, peer_.name);
+    // bounded and strong reads wait on it. On the side session (its own connection, answers taken
+    // later), so neither the apply pipeline nor the stream waits for it.
+    side_session side(settings_.local_conninfo, peer_.name);
     struct heartbeat_seen {
         std::uint64_t after;  // applied once `applied` reaches this (the last transaction queued before it)
         std::uint64_t lsn;
@@ -155,7 +155,7 @@ void peer_stream::session() {
             heartbeats.pop_front();
         }
         if (last)
-            notes.note(last->lsn, board_.peer_time_to_local(peer_.name, last->peer_time, walstream::now_timestamptz()));
+            side.note(last->lsn, board_.peer_time_to_local(peer_.name, last->peer_time, walstream::now_timestamptz()));
     };
     // Replies keep the peer's view of this stream fresh: its quorum admission counts a peer live
     // only if it acknowledged within meridian.heartbeat_timeout (default 1 s).
@@ -183,9 +183,9 @@ void peer_stream::session() {
     // more is buffered on the stream (a lone transaction is confirmed at once), one at a time, and
     // at the latest after max_unflushed transactions.
     //
-    // A front call that waits (a row lock; see progress_notes.hpp) holds back the flush queued
+    // A front call that waits (a row lock; see side_session.hpp) holds back the flush queued
     // behind it: after stalled_after, the transactions applied before it are made durable and
-    // confirmed through a flush on the progress session.
+    // confirmed through a flush on the side session.
     constexpr int max_in_flight = 4;
     constexpr int max_unflushed = 16;
     constexpr auto stalled_after = std::chrono::milliseconds(20);
@@ -287,21 +287,24 @@ void peer_stream::session() {
         }
     };
 
-    // True when the front call is an apply that waits and transactions applied before it are not
-    // confirmed yet (no flush can be ahead of an apply at the front).
-    auto front_stalls = [&] {
-        return !in_flight.empty() && !in_flight.front().is_flush && applied > flushed;
+    // When the front call is an apply and transactions applied before it are not confirmed yet (no
+    // flush can be ahead of an apply at the front): how long until they are flushed on the side
+    // session instead; nothing when no such flush is due.
+    auto stalled_flush_in = [&]() -> std::optional<clock::duration> {
+        if (in_flight.empty() || in_flight.front().is_flush || applied <= flushed || side.flush_pending())
+            return std::nullopt;
+        return front_since + stalled_after - clock::now();
     };
 
     while (!stopping()) {
         take_results();
-        notes.take_answer();
-        if (auto through = notes.take_flushed(); through && *through > flushed) {
+        side.take_answer();
+        if (auto through = side.take_flushed(); through && *through > flushed) {
             flushed = *through;
             send_status(false);  // promptly, as after the pipeline's own flush
         }
-        if (front_stalls() && !notes.flush_pending() && clock::now() - front_since >= stalled_after)
-            notes.flush(applied);
+        if (auto in = stalled_flush_in(); in && *in <= clock::duration::zero())
+            side.flush(applied);
         char *buf = nullptr;
         int n = 0;
         if (applies_in_flight < max_in_flight) {
@@ -385,15 +388,14 @@ void peer_stream::session() {
         if (!window_full && now - last_received >= settings_.receive_timeout)
             throw pq_error("nothing received from " + peer_.name + " for " +
                            std::to_string(settings_.receive_timeout.count()) + " ms");
-        int note_socket = notes.socket_awaiting_answer();
+        int side_socket = side.socket_awaiting_answer();
         pollfd p[3] = {{PQsocket(repl.get()), short(window_full ? 0 : POLLIN), 0},
                        {PQsocket(apply.get()), short(in_flight.empty() ? 0 : POLLIN), 0},
-                       {note_socket, short(note_socket < 0 ? 0 : POLLIN), 0}};
-        int timeout_ms = 100;
-        if (front_stalls() && !notes.flush_pending()) {
-            auto until = std::chrono::duration_cast<std::chrono::milliseconds>(front_since + stalled_after - now);
-            timeout_ms = static_cast<int>(std::clamp<std::int64_t>(until.count() + 1, 0, 100));
-        }
+                       {side_socket, short(side_socket < 0 ? 0 : POLLIN), 0}};
+        int timeout_ms = 100;  // wake for a stalled flush when it is due
+        if (auto in = stalled_flush_in())
+            timeout_ms = static_cast<int>(
+                std::clamp<std::int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(*in).count() + 1, 0, 100));
         int rc = poll(p, 3, timeout_ms);
         if (rc < 0 && errno != EINTR)
             throw pq_error(std::string("poll failed: ") + std::strerror(errno));

@@ -193,8 +193,17 @@ region_args="us-east=$(conninfo us-east);eu-west=$(conninfo eu-west);ap-south=$(
 #                 the disk's WAL flushes add
 # Report: .run/bench-consistency/ab.md (the tool's log: ab.log).
 ab_compare() {
-  local region=${BENCH_AB_REGION:-us-east} eatmydata=/usr/lib/x86_64-linux-gnu/libeatmydata.so report="$out/ab.md"
-  case " $BENCH_AB " in *" no-fsync "*) [ -e "$eatmydata" ] || apt-get install -y -qq eatmydata >/dev/null ;; esac
+  local region=${BENCH_AB_REGION:-us-east} eatmydata= report="$out/ab.md" variant
+  for variant in $BENCH_AB; do  # every name checked before the first (long) run
+    case $variant in
+      base | heartbeat-[0-9]*) ;;
+      no-fsync)
+        dpkg -s libeatmydata1 >/dev/null 2>&1 || apt-get install -y -qq eatmydata >/dev/null
+        eatmydata=$(dpkg -L libeatmydata1 | grep '/libeatmydata\.so$' | head -n 1)
+        [ -n "$eatmydata" ] || { echo "BENCH_AB: libeatmydata.so not found" >&2; exit 1; } ;;
+      *) echo "BENCH_AB: unknown variant $variant (base, heartbeat-N, no-fsync)" >&2; exit 1 ;;
+    esac
+  done
   {
     echo "| round | variant | region | commit | clients | writes/s | COMMIT avg / p99 ms | INSERT + COMMIT avg / p99 ms | failed writes |" \
          "disk stalls >= 20 ms | commits during a stall | COMMIT p99 of the others ms | wan-proxy lateness p99 / max ms |"
@@ -204,10 +213,8 @@ ab_compare() {
     for variant in $BENCH_AB; do
       local preload= args=()
       case $variant in
-        base) ;;
         no-fsync) preload=$eatmydata ;;
-        heartbeat-[0-9]*) args=(--heartbeat-interval "${variant#heartbeat-}") ;;
-        *) echo "BENCH_AB: unknown variant $variant (base, heartbeat-N, no-fsync)" >&2; exit 1 ;;
+        heartbeat-*) args=(--heartbeat-interval "${variant#heartbeat-}") ;;
       esac
       stop_replicators
       for r in "${regions[@]}"; do

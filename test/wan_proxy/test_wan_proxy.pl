@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 # ctest wan_proxy: a link forwards bytes both ways with at least its one-way delay each way,
 # `cut` drops the connection and refuses new ones, `hold` keeps the socket open but moves nothing,
-# `restore` brings both back (bytes held through it then take the delay from the restore). $ARGV[0] is the wan-proxy binary. Loopback ports 55490-55492.
+# `restore` brings both back (bytes held through it then take the delay from the restore).
+# $ARGV[0] is the wan-proxy binary. Loopback ports 55490-55492.
 use strict;
 use warnings;
 use IO::Socket::INET;

@@ -9,7 +9,8 @@
 //   before it would stay unconfirmed to the peer as long. When that lock is held by a local commit
 //   that waits for a quorum including the peer, and the peer's commit of an earlier transaction
 //   waits for those confirmations, the regions deadlock (docs/consistency.md, "Waits that chain
-//   across rows").
+//   across rows"). The pipeline keeps its own flush for everything else: queued right behind the
+//   applies, it runs without a round trip through the replicator, on every quorum commit's path.
 #pragma once
 
 #include "pq.hpp"
@@ -20,9 +21,9 @@
 
 namespace meridian::replicator {
 
-class progress_notes {
+class side_session {
 public:
-    progress_notes(const std::string &local_conninfo, std::string peer);
+    side_session(const std::string &local_conninfo, std::string peer);
 
     // Applied here through `lsn`; `watermark` (local TimestampTz) when the peer's clock is bounded.
     void note(std::uint64_t lsn, std::optional<std::int64_t> watermark);

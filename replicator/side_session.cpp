@@ -1,4 +1,4 @@
-#include "progress_notes.hpp"
+#include "side_session.hpp"
 
 #include "core/walstream.hpp"
 #include "log.hpp"
@@ -12,17 +12,17 @@ constexpr const char *note_statement = "note_peer_progress";
 constexpr const char *flush_statement = "flush_wal";
 }
 
-progress_notes::progress_notes(const std::string &local_conninfo, std::string peer) : peer_(std::move(peer)) {
-    session_ = connection::open(local_conninfo, {{"application_name", "meridian-replicator progress " + peer_}});
+side_session::side_session(const std::string &local_conninfo, std::string peer) : peer_(std::move(peer)) {
+    session_ = connection::open(local_conninfo, {{"application_name", "meridian-replicator side " + peer_}});
     // Prepared once: a note is sent for every heartbeat applied (every 10 ms per peer).
     session_.prepare(note_statement, "SELECT meridian.note_peer_progress($1, $2::pg_catalog.pg_lsn, "
                                      "timestamptz '2000-01-01 00:00:00+00' + $3::bigint * interval '1 microsecond')");
     session_.prepare(flush_statement, "SELECT meridian.flush_wal()");
     if (PQsetnonblocking(session_.get(), 1) != 0)
-        throw pq_error("could not make the progress session non-blocking: " + session_.error_message());
+        throw pq_error("could not make the side session non-blocking: " + session_.error_message());
 }
 
-void progress_notes::note(std::uint64_t lsn, std::optional<std::int64_t> watermark) {
+void side_session::note(std::uint64_t lsn, std::optional<std::int64_t> watermark) {
     if (unsupported_)
         return;
     note_wanted_ = pending_note{lsn, watermark};
@@ -31,7 +31,7 @@ void progress_notes::note(std::uint64_t lsn, std::optional<std::int64_t> waterma
         send_next();
 }
 
-void progress_notes::flush(std::uint64_t through) {
+void side_session::flush(std::uint64_t through) {
     flush_wanted_through_ = std::max(flush_wanted_through_, through);
     flush_wanted_ = true;
     take_answer();
@@ -39,14 +39,14 @@ void progress_notes::flush(std::uint64_t through) {
         send_next();
 }
 
-std::optional<std::uint64_t> progress_notes::take_flushed() {
+std::optional<std::uint64_t> side_session::take_flushed() {
     std::optional<std::uint64_t> f = flushed_;
     flushed_.reset();
     return f;
 }
 
 // A flush first: a stalled pipeline's confirmations wait for it, a note only moves a watermark.
-void progress_notes::send_next() {
+void side_session::send_next() {
     int ok;
     if (flush_wanted_) {
         ok = PQsendQueryPrepared(session_.get(), flush_statement, 0, nullptr, nullptr, nullptr, 0);
@@ -66,22 +66,22 @@ void progress_notes::send_next() {
     }
     answered_ = false;
     if (ok != 1 || PQflush(session_.get()) < 0)
-        throw pq_error("could not send to the progress session of " + peer_ + ": " + session_.error_message());
+        throw pq_error("could not send to the side session of " + peer_ + ": " + session_.error_message());
 }
 
-void progress_notes::take_answer() {
+void side_session::take_answer() {
     if (in_flight_ == call::none)
         return;
     if (PQconsumeInput(session_.get()) != 1)
-        throw pq_error("lost the progress session: " + session_.error_message());
+        throw pq_error("lost the side session of " + peer_ + ": " + session_.error_message());
     // A query whose output is not all flushed yet (non-blocking) is sent on by PQflush.
     if (PQflush(session_.get()) < 0)
-        throw pq_error("lost the progress session: " + session_.error_message());
+        throw pq_error("lost the side session of " + peer_ + ": " + session_.error_message());
     while (!PQisBusy(session_.get())) {
         result r(PQgetResult(session_.get()));
         if (!r) {  // the end of the answer
             if (!answered_)
-                throw pq_error("the progress session's call returned no row");
+                throw pq_error("the side session's call returned no row");
             if (in_flight_ == call::flush)
                 flushed_ = std::max(flushed_.value_or(0), flush_sent_through_);
             in_flight_ = call::none;
@@ -105,7 +105,7 @@ void progress_notes::take_answer() {
     }
 }
 
-int progress_notes::socket_awaiting_answer() const {
+int side_session::socket_awaiting_answer() const {
     return in_flight_ == call::none ? -1 : PQsocket(session_.get());
 }
 
