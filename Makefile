@@ -1,6 +1,7 @@
 # Meridian: PostgreSQL 15 extension (PGXS).
 #   make && make install     build and install the extension and meridian-replicator (CMake, in build/)
-#   make installcheck        pg_regress over sql/ + expected/ and the TAP tests in test/tap
+#   make installcheck        pg_regress over sql/ + expected/, isolation tests in test/isolation and the
+#                            TAP tests in test/tap
 #                            (needs a running server; see scripts/test-all.sh)
 #   make test                every test, from a fresh Debian 12 machine (installs what it needs)
 #   make demo                the local Fashion-MNIST demo
@@ -25,6 +26,9 @@ OBJS         = $(SRCS:.cpp=.o)
 
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --inputdir=$(srcdir) --load-extension=meridian
+# Isolation tests (isolationtester: several sessions interleaved step by step).
+ISOLATION    = $(patsubst test/isolation/specs/%.spec,%,$(sort $(wildcard test/isolation/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --load-extension=meridian
 
 # TAP tests: PostgreSQL::Test::Cluster from postgresql-server-dev-15. PostgreSQL refuses root, so
 # scripts/test-all.sh runs them as the postgres user from a VPATH build directory under .run/:

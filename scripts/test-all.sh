@@ -4,13 +4,15 @@
 #   1. dependencies   scripts/install-deps.sh (apt-get, only what is missing)
 #   2. build          make -j2 && make install (the extension)
 #   3. unit           GoogleTest via CMake into build/, then ctest          (skipped if test/unit is empty)
-#   4. regress        pg_regress over sql/*.sql on a throwaway cluster      (skipped if sql/ is empty)
+#   4. regress        pg_regress over sql/*.sql, then pg_isolation_regress over
+#                     test/isolation/specs/*.spec, on one throwaway cluster   (each skipped if empty)
 #   5. tap            prove over test/tap/*.pl with PostgreSQL::Test::Cluster, as the postgres user
 # The last line is "N passed, N failed", counting tests: each ctest test (one per GoogleTest case),
-# each pg_regress test and each TAP test script. A failing step that is not a test (dependencies,
+# each pg_regress and isolation test and each TAP test script. A failing step that is not a test (dependencies,
 # build) counts as one failed. Exit status 0 only if nothing failed.
 #
 # Everything the tests write goes under .run/ (git-ignored): .run/regress (pg_regress output),
+# .run/isolation (pg_isolation_regress output),
 # .run/test-regress (its cluster), .run/tap (TAP TESTDIR: tmp_check with node data and logs).
 # Environment: MERIDIAN_TEST_PORT (default 55420) is the regress cluster's loopback port;
 # PROVE_FLAGS (e.g. -v) is passed to prove.
@@ -118,25 +120,53 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
-section 4/5 "regression tests: pg_regress over sql/*.sql"
+section 4/5 "regression tests: pg_regress over sql/*.sql, isolation tests over test/isolation/specs"
 ensure_postgres_can_reach_checkout || fail "the postgres user cannot reach $root"
 regress_tests=()
 for f in sql/*.sql; do t=${f#sql/}; regress_tests+=("${t%.sql}"); done
-if [ ${#regress_tests[@]} -eq 0 ]; then
-  note "no sql/*.sql yet: skipped"
-else
-  # pg_regress stops at the first test without an expected output; name them all up front.
-  missing=()
-  for t in "${regress_tests[@]}"; do
-    compgen -G "expected/$t.out" >/dev/null || compgen -G "expected/${t}_[0-9].out" >/dev/null || missing+=("$t")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    for t in "${missing[@]}"; do note "sql/$t.sql has no expected/$t.out"; done
-    fail "pg_regress: ${#missing[@]} test(s) without expected output" "${#missing[@]}"
-  fi
-  pgxs_src=$(dirname "$(dirname "$(pg_config --pgxs)")")
-  outdir="$run/regress"
+isolation_tests=()
+for f in test/isolation/specs/*.spec; do t=${f##*/}; isolation_tests+=("${t%.spec}"); done
+# pg_regress stops at the first test without an expected output; name them all up front.
+missing=()
+for t in "${regress_tests[@]}"; do
+  compgen -G "expected/$t.out" >/dev/null || compgen -G "expected/${t}_[0-9].out" >/dev/null || missing+=("sql/$t.sql")
+done
+for t in "${isolation_tests[@]}"; do
+  [ -f "test/isolation/expected/$t.out" ] || missing+=("test/isolation/specs/$t.spec")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  for t in "${missing[@]}"; do note "$t has no expected output"; done
+  fail "${#missing[@]} regression or isolation test(s) without expected output" "${#missing[@]}"
+fi
+
+# Runs one of PostgreSQL's regression drivers ($1: pg_regress or pg_isolation_regress) over the
+# tests named after the options, output in $run/$2; counts its results and, on failure, shows
+# the diffs (or the server log when there are none) and stops.
+run_regress_driver() {
+  local driver=$1 name=$2 outdir="$run/$2" log="$run/$2.log" rc ok bad
+  shift 2
   rm -rf "$outdir"; mkdir -p "$outdir"
+  "$driver" --outputdir="$outdir" --bindir="$(pg_config --bindir)" --load-extension=meridian "$@" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  ok=$(grep -cE '\.\.\. +ok' "$log")
+  bad=$(grep -cE '\.\.\. +FAILED' "$log")
+  passed=$((passed + ok)); failed=$((failed + bad))
+  [ "$rc" -eq 0 ] && return 0
+  if [ -s "$outdir/regression.diffs" ]; then
+    note "regression.diffs (.run/$name/regression.diffs):"; cat "$outdir/regression.diffs"
+    grep -E 'terminated by signal|PANIC|TRAP:' "$run/$regress_cluster/server.log" &&
+      note "(server log: .run/$regress_cluster/server.log)"
+  else
+    note "server log tail (.run/$regress_cluster/server.log):"; tail -n 30 "$run/$regress_cluster/server.log"
+  fi
+  scripts/cluster.sh stop "$regress_cluster"
+  fail "$(basename "$driver")" "$([ "$bad" -gt 0 ] && echo 0 || echo 1)"
+}
+
+if [ ${#regress_tests[@]} -eq 0 ] && [ ${#isolation_tests[@]} -eq 0 ]; then
+  note "no sql/*.sql or test/isolation/specs/*.spec yet: skipped"
+else
+  pgxs_src=$(dirname "$(dirname "$(pg_config --pgxs)")")
   scripts/cluster.sh destroy "$regress_cluster"
   # Logical decoding (the output plugin's tests), commit timestamps (last-writer-wins apply) and
   # meridian preloaded (the consistency test needs its shared memory).
@@ -146,25 +176,14 @@ else
     || fail "starting the regress cluster on port $regress_port"
   note "cluster $regress_cluster on 127.0.0.1:$regress_port (data and server.log in .run/$regress_cluster)"
   eval "$(scripts/cluster.sh env "$regress_cluster")"
-  "$pgxs_src/test/regress/pg_regress" --inputdir="$root" --outputdir="$outdir" \
-    --bindir="$(pg_config --bindir)" --load-extension=meridian --dbname=contrib_regression \
-    "${regress_tests[@]}" 2>&1 | tee "$run/regress.log"
-  regress_rc=${PIPESTATUS[0]}
-  ok=$(grep -cE '\.\.\. +ok' "$run/regress.log")
-  bad=$(grep -cE '\.\.\. +FAILED' "$run/regress.log")
-  passed=$((passed + ok)); failed=$((failed + bad))
-  if [ "$regress_rc" -ne 0 ]; then
-    if [ -s "$outdir/regression.diffs" ]; then
-      note "regression.diffs (.run/regress/regression.diffs):"; cat "$outdir/regression.diffs"
-    fi
-    log="$run/$regress_cluster/server.log"
-    if [ -s "$outdir/regression.diffs" ]; then
-      grep -E 'terminated by signal|PANIC|TRAP:' "$log" && note "(server log: .run/$regress_cluster/server.log)"
-    else
-      note "server log tail (.run/$regress_cluster/server.log):"; tail -n 30 "$log"
-    fi
-    scripts/cluster.sh stop "$regress_cluster"
-    fail "pg_regress" "$([ "$bad" -gt 0 ] && echo 0 || echo 1)"
+  if [ ${#regress_tests[@]} -gt 0 ]; then
+    run_regress_driver "$pgxs_src/test/regress/pg_regress" regress --inputdir="$root" \
+      --dbname=contrib_regression "${regress_tests[@]}"
+  fi
+  # Concurrency: isolationtester runs each spec's sessions in their own connections.
+  if [ ${#isolation_tests[@]} -gt 0 ]; then
+    run_regress_driver "$pgxs_src/test/isolation/pg_isolation_regress" isolation \
+      --inputdir="$root/test/isolation" --dbname=isolation_regression "${isolation_tests[@]}"
   fi
   scripts/cluster.sh destroy "$regress_cluster"
 fi
