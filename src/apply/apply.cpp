@@ -34,6 +34,7 @@ extern "C" {
 #include "catalog/pg_trigger.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "executor/nodeModifyTable.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "nodes/makefuncs.h"
@@ -618,44 +619,87 @@ bool find_tombstone(call_state &cs, Oid relid, Datum key, const lww::version &in
     return probe_newer_first(cs, cs.tomb_pk, values, cs.tomb_found, incoming, skip);
 }
 
-// Applies one change; returns whether it wrote anything.
-bool apply_change(call_state &cs, target &tg, const proto::row_change &ch, int *map) {
+// ExecSimpleRelationInsert (execReplication.c), except that the key's unique index is checked the
+// way INSERT ... ON CONFLICT checks its arbiter index: the row goes in as a speculative insertion
+// and is taken back when that index already holds the key. The change probed the key missing, but
+// a local session may have inserted it since. A plain insert would then wait for that session
+// (through its quorum wait too, which can close a cycle across regions: see probe_newer_first) and
+// fail with a unique violation, and the whole message with it. Returns false, having inserted
+// nothing, when the key was taken: the caller looks again and resolves against that row. A
+// deferrable key is only checked at commit, so it gets the plain insert.
+bool insert_unless_key_taken(ResultRelInfo *rri, EState *estate, TupleTableSlot *slot, Oid key_index) {
+    Relation rel = rri->ri_RelationDesc;
+    bool immediate = false;
+    for (int i = 0; i < rri->ri_NumIndices; i++)
+        if (RelationGetRelid(rri->ri_IndexRelationDescs[i]) == key_index)
+            immediate = rri->ri_IndexRelationDescs[i]->rd_index->indimmediate;
+    if (!immediate) {
+        ExecSimpleRelationInsert(rri, estate, slot);
+        return true;
+    }
+    CheckCmdReplicaIdentity(rel, CMD_INSERT);
+    if (rri->ri_TrigDesc && rri->ri_TrigDesc->trig_insert_before_row && !ExecBRInsertTriggers(estate, rri, slot))
+        return true;  // a BEFORE trigger skipped the row, as it may in any insert
+    if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
+        ExecComputeStoredGenerated(rri, estate, slot, CMD_INSERT);
+    if (rel->rd_att->constr)
+        ExecConstraints(rri, slot, estate);
+    if (rel->rd_rel->relispartition)
+        ExecPartitionCheck(rri, slot, estate, true);
+    TransactionId xid = GetCurrentTransactionId();
+    uint32 token = SpeculativeInsertionLockAcquire(xid);
+    table_tuple_insert_speculative(rel, slot, GetCurrentCommandId(true), 0, nullptr, token);
+    bool taken = false;
+    List *recheck = ExecInsertIndexTuples(rri, slot, estate, false, true, &taken, list_make1_oid(key_index));
+    table_tuple_complete_speculative(rel, slot, token, !taken);
+    SpeculativeInsertionLockRelease(xid);
+    if (!taken)
+        ExecARInsertTriggers(estate, rri, slot, recheck, nullptr);
+    list_free(recheck);
+    return !taken;
+}
+
+enum class change_outcome { wrote, skipped, key_taken };
+
+// Applies one change, once: key_taken when its insert found the key inserted since the probe.
+change_outcome apply_change_once(call_state &cs, target &tg, const proto::row_change &ch, int *map) {
+    using o = change_outcome;
     const proto::transaction &m = *cs.msg;
     lww::version incoming{true, m.commit_time, m.region};
     Datum key = key_datum(ch.key);
     bool skip = false;
     bool live = probe_newer_first(cs, tg.pk, &key, tg.found, incoming, skip);
     if (skip)
-        return false;
+        return o::skipped;
     if (ch.op == proto::operation::remove) {
         if (live) {
             if (!lww::incoming_wins(version_of(cs, tg.found), incoming))
-                return false;
+                return o::skipped;
             // The meridian_tombstone trigger records the tombstone, with this transaction's version.
             ExecSimpleRelationDelete(tg.rri, cs.estate, &cs.epq, tg.found);
-            return true;
+            return o::wrote;
         }
         bool tomb = find_tombstone(cs, tg.relid, key, incoming, skip);
         if (skip || (tomb && !lww::incoming_wins(version_of(cs, cs.tomb_found), incoming)))
-            return false;
+            return o::skipped;
         tomb_values(cs.tomb_fresh, tg.relid, key);
-        if (tomb)
+        if (tomb) {
             ExecSimpleRelationUpdate(cs.tomb_rri, cs.estate, &cs.epq, cs.tomb_found, cs.tomb_fresh);
-        else
-            ExecSimpleRelationInsert(cs.tomb_rri, cs.estate, cs.tomb_fresh);
-        return true;
+            return o::wrote;
+        }
+        return insert_unless_key_taken(cs.tomb_rri, cs.estate, cs.tomb_fresh, cs.tomb_index) ? o::wrote : o::key_taken;
     }
 
     map_columns(cs, tg, ch, map);
     if (live && !lww::incoming_wins(version_of(cs, tg.found), incoming))
-        return false;
+        return o::skipped;
     bool tomb = find_tombstone(cs, tg.relid, key, incoming, skip);
     if (skip || (tomb && !lww::incoming_wins(version_of(cs, cs.tomb_found), incoming)))
-        return false;
+        return o::skipped;
     if (live) {
         build_row(cs, tg, ch, map, true);
         ExecSimpleRelationUpdate(tg.rri, cs.estate, &cs.epq, tg.found, tg.fresh);
-        return true;
+        return o::wrote;
     }
     for (const proto::column &c : ch.columns)
         if (c.state == proto::value_state::unchanged) {
@@ -663,11 +707,22 @@ bool apply_change(call_state &cs, target &tg, const proto::row_change &ch, int *
                                  "not exist here and the update does not carry every column",
                                  key_text(ch.key), qualified(tg), m.region.c_str()),
                           errdetail("Column \"%s\" is marked unchanged.", c.name.c_str())));
-            return false;
+            return o::skipped;
         }
     build_row(cs, tg, ch, map, false);
-    ExecSimpleRelationInsert(tg.rri, cs.estate, tg.fresh);
-    return true;
+    return insert_unless_key_taken(tg.rri, cs.estate, tg.fresh, tg.info->pk_index) ? o::wrote : o::key_taken;
+}
+
+// Applies one change; returns whether it wrote anything. A key inserted concurrently by a local
+// session between the probe and the insert is found by the next probe, which waits for that
+// session if it is still in progress, and the change resolves against its row last-writer-wins.
+bool apply_change(call_state &cs, target &tg, const proto::row_change &ch, int *map) {
+    for (;;) {
+        change_outcome r = apply_change_once(cs, tg, ch, map);
+        if (r != change_outcome::key_taken)
+            return r == change_outcome::wrote;
+        CHECK_FOR_INTERRUPTS();
+    }
 }
 
 Oid meridian_namespace() {
