@@ -288,8 +288,11 @@ SELECT has_function_privilege('public', 'meridian.flush_wal()', 'execute') AS pu
        has_function_privilege('public', 'meridian.apply_transaction(bytea, pg_lsn)', 'execute') AS public_may_apply;
 SELECT pg_replication_origin_session_reset();
 
+-- Tombstones of dropped tables go, whatever their age (how many are left here depends on the
+-- date the test runs: the one of 000...09 is dated 2026-11-24 and older than the retention later).
+SELECT count(*) AS tombstones_left FROM meridian.tombstones \gset
 DROP TABLE apply_items, apply_not_replicated;
-SELECT meridian.purge_tombstones();  -- tombstones of dropped tables go
+SELECT meridian.purge_tombstones() = :tombstones_left AS dropped_tables_purged;
 SELECT count(*) FROM meridian.tombstones;
 SELECT pg_replication_origin_drop('meridian_apply-west'), pg_replication_origin_drop('meridian_apply-south');
 -- Leave the database as it was for the tests that follow.
