@@ -137,6 +137,34 @@ RESET meridian.read_consistency;
 RESET meridian.consistency_timeout;
 SELECT count(*) FROM cons_items;
 
+-- An application role, with no privilege on the catalog (meridian.regions holds the peers'
+-- conninfo), writes replicated tables and reads at every level: the catalog is read as its owner
+-- (set_write_quorum makes this backend load it again, as the role). The role may read the write
+-- quorum, not the catalog; pg_monitor reads region_status.
+CREATE ROLE cons_app;
+CREATE ROLE cons_monitor IN ROLE pg_monitor;
+GRANT ALL ON cons_items TO cons_app;
+SELECT meridian.set_write_quorum(1);
+SET ROLE cons_app;
+BEGIN;
+SET LOCAL synchronous_commit = local;
+INSERT INTO cons_items VALUES ('00000000-0000-0000-0000-000000000006', '[6,6]', 'by an application role');
+COMMIT;
+SET meridian.read_consistency = bounded;
+SELECT note FROM cons_items WHERE id = '00000000-0000-0000-0000-000000000006';
+SET meridian.read_consistency = strong;
+SELECT note FROM cons_items WHERE id = '00000000-0000-0000-0000-000000000006';
+RESET meridian.read_consistency;
+SELECT meridian.write_quorum();
+SELECT cons_try('SELECT count(*) FROM meridian.regions');
+SELECT cons_try('SELECT count(*) FROM meridian.region_status');
+RESET ROLE;
+SET ROLE cons_monitor;
+SELECT region, connected FROM meridian.region_status;
+RESET ROLE;
+REVOKE ALL ON cons_items FROM cons_app;
+DROP ROLE cons_app, cons_monitor;
+
 -- Shared memory keeps at most 64 peers (meridian.create_region keeps a group within it); one more
 -- is refused with 54000, and a forgotten peer frees its slot.
 DO $$ BEGIN

@@ -2,18 +2,25 @@
 // regions with their conninfo, and the set of replicated tables. Loaded with SPI on first use and
 // after a relcache invalidation of meridian.regions or meridian.replicated_tables (every catalog
 // function, meridian.set_write_quorum included, issues one through
-// meridian.replication_catalog_changed()). Plain C-style frames over TopMemoryContext memory.
+// meridian.replication_catalog_changed()). It is read as the owner of meridian.regions, whoever
+// the session's user is: an application role writes replicated tables and reads at any level
+// without any privilege on the catalog (which holds the peers' conninfo). Plain C-style frames
+// over TopMemoryContext memory.
 #include "consistency/consistency.hpp"
 
 #include <algorithm>
 #include <cstring>
 
 extern "C" {
+#include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 }
 
 namespace meridian::consistency {
@@ -41,14 +48,17 @@ void release(catalog_view &c) {
     c = catalog_view{};
 }
 
-void load(catalog_view &c) {
-    Oid nsp = get_namespace_oid("meridian", true);
-    regions_relid = OidIsValid(nsp) ? get_relname_relid("regions", nsp) : InvalidOid;
-    replicated_relid = OidIsValid(nsp) ? get_relname_relid("replicated_tables", nsp) : InvalidOid;
-    if (!OidIsValid(regions_relid) || !OidIsValid(replicated_relid))
-        return;  // the extension is not installed in this database (the library may be preloaded)
-    c.installed = true;
+Oid owner_of(Oid relid) {
+    HeapTuple tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+    if (!HeapTupleIsValid(tup))
+        elog(ERROR, "cache lookup failed for relation %u", relid);
+    Oid owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(tup))->relowner;
+    ReleaseSysCache(tup);
+    return owner;
+}
 
+// Runs the queries; the caller has made the catalog's owner the current user.
+void load_as_owner(catalog_view &c) {
     if (SPI_connect() != SPI_OK_CONNECT)
         elog(ERROR, "SPI_connect failed");
     if (SPI_execute("SELECT meridian.write_quorum()", true, 0) != SPI_OK_SELECT || SPI_processed != 1)
@@ -75,6 +85,31 @@ void load(catalog_view &c) {
     for (int i = 0; i < c.nreplicated; i++)
         c.replicated[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
     SPI_finish();
+}
+
+void load(catalog_view &c) {
+    Oid nsp = get_namespace_oid("meridian", true);
+    regions_relid = OidIsValid(nsp) ? get_relname_relid("regions", nsp) : InvalidOid;
+    replicated_relid = OidIsValid(nsp) ? get_relname_relid("replicated_tables", nsp) : InvalidOid;
+    if (!OidIsValid(regions_relid) || !OidIsValid(replicated_relid))
+        return;  // the extension is not installed in this database (the library may be preloaded)
+    c.installed = true;
+
+    // As RI triggers do: the owner, in a restricted operation (no SET ROLE, no temp objects).
+    Oid saved_user;
+    int saved_sec;
+    GetUserIdAndSecContext(&saved_user, &saved_sec);
+    SetUserIdAndSecContext(owner_of(regions_relid),
+                           saved_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+    PG_TRY();
+    {
+        load_as_owner(c);
+    }
+    PG_FINALLY();
+    {
+        SetUserIdAndSecContext(saved_user, saved_sec);
+    }
+    PG_END_TRY();
 }
 
 }  // namespace

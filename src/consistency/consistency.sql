@@ -12,8 +12,10 @@ COMMENT ON TABLE meridian.write_quorum_setting IS
     'the write quorum set with meridian.set_write_quorum (no row: the default, a majority of the regions)';
 SELECT pg_catalog.pg_extension_config_dump('meridian.write_quorum_setting', '');
 
+-- SECURITY DEFINER: any role may read the quorum its writes wait for; the catalog it counts
+-- (meridian.regions, with the peers' conninfo) stays closed to them.
 CREATE FUNCTION meridian.write_quorum() RETURNS integer
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT least(coalesce((SELECT s.write_quorum FROM meridian.write_quorum_setting s), n / 2 + 1), greatest(n, 1))
     FROM (SELECT count(*)::integer AS n FROM meridian.regions) r
 $$;
@@ -89,3 +91,5 @@ LEFT JOIN meridian.peer_freshness() f ON f.region = r.name
 WHERE NOT r.is_local;
 COMMENT ON VIEW meridian.region_status IS
     'one row per peer region: connected, the peer''s WAL position applied here, seconds since the peer''s last applied heartbeat, the last stream error, how stale its data is here (ms, local clock) and whether it is unavailable (no heartbeat for meridian.heartbeat_timeout)';
+-- Monitoring roles (pg_monitor, as for pg_stat_replication) read it without the catalog itself.
+GRANT SELECT ON meridian.region_status TO pg_monitor;
