@@ -20,6 +20,7 @@ extern "C" {
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 }
 
@@ -125,9 +126,15 @@ const catalog_view &current_catalog() {
         // Cleared first: an invalidation that arrives while loading (SPI takes locks) marks it
         // stale again. On an error the half-loaded pieces leak (rare) and the next use reloads.
         stale = false;
+        // The queries need a snapshot; at commit (quorum.cpp asks then) none is active any more.
+        bool pushed = !ActiveSnapshotSet();
+        if (pushed)
+            PushActiveSnapshot(GetTransactionSnapshot());
         PG_TRY();
         {
             load(cached);
+            if (pushed)
+                PopActiveSnapshot();
         }
         PG_CATCH();
         {

@@ -6,7 +6,10 @@
 //    whose stream acknowledged within meridian.heartbeat_timeout and refuses (MR001) when fewer
 //    than w-1 are live, instead of waiting for acknowledgements that will not come;
 //  - scope: a transaction that wrote no replicated table commits locally (synchronous_commit =
-//    local for it), so local tables never wait for other regions.
+//    local for it), so local tables never wait for other regions. Only while
+//    synchronous_standby_names names peer regions and nothing else, as the replicator sets it: a
+//    synchronous physical standby of a server that uses Meridian only for its vector type and
+//    index keeps every commit waiting for it.
 // The writes are noticed by a statement trigger that meridian.replicate_table installs
 // (meridian_quorum_write); replicated writes applied by meridian-replicator do not fire it.
 #include "consistency/consistency.hpp"
@@ -30,6 +33,26 @@ namespace {
 
 bool wrote_replicated = false;
 int quorum_of_transaction = 1;  // meridian.write_quorum() when the transaction first wrote
+
+// Whether synchronous_standby_names names only peer regions of this database's catalog (as
+// meridian-replicator sets it): then a commit waits for other regions only, and one that wrote no
+// replicated table need not wait at all. A name that is no peer's ('*', a physical standby) is
+// the DBA's: their commits wait as PostgreSQL says.
+bool standbys_are_peer_regions() {
+    const catalog_view &c = current_catalog();
+    if (!c.installed || c.npeers == 0 || SyncRepConfig->nmembers == 0)
+        return false;
+    const char *member = SyncRepConfig->member_names;
+    for (int i = 0; i < SyncRepConfig->nmembers; i++, member += strlen(member) + 1) {
+        bool peer = false;
+        // Matched as PostgreSQL matches application_name: case-insensitively.
+        for (int j = 0; j < c.npeers && !peer; j++)
+            peer = pg_strcasecmp(member, c.peers[j].name) == 0;
+        if (!peer)
+            return false;
+    }
+    return true;
+}
 
 // Walsenders of peers named in synchronous_standby_names that acknowledged recently.
 int live_quorum_peers(TimestampTz now) {
@@ -77,7 +100,8 @@ void on_transaction(XactEvent event, void *) {
         if (wrote_replicated) {
             admit();
         } else if (synchronous_commit > SYNCHRONOUS_COMMIT_LOCAL_FLUSH && SyncRepConfig != nullptr &&
-                   GetTopTransactionIdIfAny() != InvalidTransactionId && !in_apply_session()) {
+                   GetTopTransactionIdIfAny() != InvalidTransactionId && !in_apply_session() &&
+                   standbys_are_peer_regions()) {
             // Only writes of replicated tables need other regions; SET LOCAL semantics: the
             // session's setting is back after this commit.
             (void)set_config_option("synchronous_commit", "local", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true,

@@ -4,7 +4,8 @@
 # from a base backup; rows inserted after the backup must reach the standby unchanged; then
 # the primary and later the standby are killed with SIGKILL (every process of the cluster at
 # once) and restarted: committed rows survive, an uncommitted transaction does not, and
-# replication resumes. This is also the template for the test/tap/0NN_hnsw_*.pl tests.
+# replication resumes. Last, the standby made synchronous: a commit of vectors waits for it.
+# This is also the template for the test/tap/0NN_hnsw_*.pl tests.
 use strict;
 use warnings;
 
@@ -112,6 +113,27 @@ is($standby->safe_psql('postgres', $snapshot_sql),
 	$primary->safe_psql('postgres', $snapshot_sql),
 	'standby caught up after its own crash');
 
+# A synchronous physical standby keeps every commit waiting for it, also a commit of vectors in a
+# session that loaded Meridian and wrote no replicated table: Meridian makes such commits local
+# only while synchronous_standby_names names its peer regions and nothing else (there are none
+# here). With the standby stopped, the commit waits (wait event SyncRep) until it is cancelled.
+$primary->append_conf('postgresql.conf', "synchronous_standby_names = 'standby'");
+$primary->reload;
+$primary->poll_query_until('postgres',
+	"SELECT sync_state = 'sync' FROM pg_stat_replication WHERE application_name = 'standby'")
+  or die 'the standby did not become synchronous';
+$primary->safe_psql('postgres', rows_sql(501, 510));
 $standby->stop;
+my $waiting = $primary->background_psql('postgres', on_error_stop => 0);
+$waiting->query_until(qr/sent/, "\\echo sent\n" . rows_sql(511, 511) . ";\n");
+ok( $primary->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM pg_stat_activity WHERE wait_event = 'SyncRep'"),
+	'a commit of vectors waits for the synchronous physical standby');
+$primary->safe_psql('postgres', "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE wait_event = 'SyncRep'");
+$waiting->quit;
+like($waiting->{stderr}, qr/canceling wait for synchronous replication/, 'its wait was cancelled');
+is($primary->safe_psql('postgres', 'SELECT count(*) FROM items WHERE id = 511'),
+	'1', 'the cancelled wait left the commit durable locally, as PostgreSQL does');
+
 $primary->stop;
 done_testing();
