@@ -8,6 +8,7 @@
 #   make bench               the Fashion-MNIST (hnsw) benchmark of BENCHMARKS.md
 #   make bench-replication   the replication benchmark of BENCHMARKS.md
 #   make bench-consistency   the consistency benchmark (issue 4: quorum writes, bounded and strong reads over a simulated WAN)
+#   make bench-syncrep-baseline  PostgreSQL's own synchronous replication under the same commits, for comparison
 
 EXTVERSION   = 0.1.0
 MODULE_big   = meridian
@@ -50,7 +51,7 @@ EXTRA_CLEAN  = extension/meridian--$(EXTVERSION).sql $(OBJS:.o=.d)
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(PGXS),)
 include $(PGXS)
-else ifeq ($(filter test demo bench bench-replication bench-consistency,$(MAKECMDGOALS)),)
+else ifeq ($(filter test demo bench bench-replication bench-consistency bench-syncrep-baseline,$(MAKECMDGOALS)),)
 # On a fresh machine only `make test`, `make demo` and `make bench` can run: they install PostgreSQL.
 $(error pg_config not found: run scripts/install-deps.sh first (make test and make demo do it themselves))
 endif
@@ -71,7 +72,7 @@ replicator:
 install-replicator: replicator
 	$(INSTALL_PROGRAM) $(REPLICATOR_BUILD)/replicator/meridian-replicator '$(DESTDIR)$(bindir)/meridian-replicator'
 
-.PHONY: test demo bench bench-replication bench-consistency unit prove_installcheck replicator install-replicator
+.PHONY: test demo bench bench-replication bench-consistency bench-syncrep-baseline unit prove_installcheck replicator install-replicator
 # The TAP tests alone, against the installed extension (TESTDIR is the current directory).
 prove_installcheck:
 	$(prove_installcheck)
@@ -85,3 +86,5 @@ bench-replication:
 	scripts/bench-replication.sh
 bench-consistency:
 	scripts/bench-consistency.sh
+bench-syncrep-baseline:
+	scripts/bench-syncrep-baseline.sh

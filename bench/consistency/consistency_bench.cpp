@@ -32,6 +32,11 @@
 //          quorum writers; errors and operations that started inside the partition, per side;
 //          then how long after the heal every region has the same meridian.table_checksum.
 //       Prints a markdown report on stdout.
+//
+//   consistency-bench writes --conninfo CI --out DIR [--latency-writers 4] [--latency-seconds 60]
+//       Only measure's 4-client write runs, against one server: synchronous_commit = on, then =
+//       local paced to the rate the first reached (scripts/bench-syncrep-baseline.sh: PostgreSQL's
+//       own synchronous replication to a physical standby, for comparison). Markdown on stdout.
 #include "../dataset.hpp"
 #include "../pg.hpp"
 #include "../util.hpp"
@@ -706,13 +711,34 @@ void measure(const bench::Args &a) {
 
 }  // namespace
 
+// ------------------------------------------------------------------------------------ writes
+void writes(const bench::Args &a) {
+    const region r{"primary", a.str("conninfo", "")};
+    if (r.conninfo.empty()) throw std::runtime_error("--conninfo is required");
+    const int n = static_cast<int>(a.num("latency-writers", 4));
+    const double seconds = static_cast<double>(a.num("latency-seconds", 60));
+    FashionMnist fm = bench::load_fashion_mnist(a.str("data", "/usr/share/datasets/fashion-mnist"), false);
+    disk_watch disk(a.str("out", ".run/bench-syncrep"));
+    std::printf("| synchronous_commit | clients | writes/s | COMMIT avg / p99 ms | INSERT + COMMIT avg / p99 ms | failed writes | "
+                "disk stalls >= 20 ms | COMMIT p99 of the commits in none ms |\n|---|---|---|---|---|---|---|---|\n");
+    double rate = 0;
+    for (const char *sync : {"on", "local"}) {
+        write_result w = write_run(r, n, seconds, fm, disk, sync, rate);
+        rate = w.per_s;
+        std::printf("| %s | %d | %.0f | %.2f / %.2f | %.2f / %.2f | %zu | %zu | %.2f |\n", sync, n, w.per_s, w.commit_avg_ms,
+                    w.commit_p99_ms, w.avg_ms, w.p99_ms, w.failed, w.disk_stalls, w.commit_p99_clear_ms);
+        std::fflush(stdout);
+    }
+}
+
 int main(int argc, char **argv) {
     try {
-        if (argc < 2) throw std::runtime_error("usage: consistency-bench load|measure --option value ...");
+        if (argc < 2) throw std::runtime_error("usage: consistency-bench load|measure|writes --option value ...");
         std::string cmd = argv[1];
         bench::Args a(argc, argv, 2);
         if (cmd == "load") load(a);
         else if (cmd == "measure") measure(a);
+        else if (cmd == "writes") writes(a);
         else throw std::runtime_error("unknown subcommand " + cmd);
     } catch (const std::exception &e) {
         std::fprintf(stderr, "consistency-bench: %s\n", e.what());
