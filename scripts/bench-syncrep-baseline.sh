@@ -11,8 +11,8 @@
 # flush), then = local at the same rate. The standby only replays WAL (no index insert of its
 # own, no decoding, no signatures), so this is a floor for any design on synchronous replication
 # on this machine.
-# Run as root with the extension installed (scripts/bench-consistency.sh builds everything);
-# nothing else should be running. Report: .run/bench-syncrep/results.md.
+# Run as root, with nothing else running. MERIDIAN_SKIP_BUILD=1 skips the dependency install and
+# the build. Report: .run/bench-syncrep/results.md.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +20,10 @@ cd "$root"
 out="$root/.run/bench-syncrep"
 primary=55480 standby=55481 control=55482 link=55483
 delay=${BENCH_DELAY_MS:-20} clients=${BENCH_CLIENTS:-4} seconds=${BENCH_SECONDS:-60}
+if [ "${MERIDIAN_SKIP_BUILD:-0}" != 1 ]; then
+  scripts/install-deps.sh
+  flock /tmp/meridian-build.lock make -j2 install >/dev/null
+fi
 bindir=$(pg_config --bindir)
 proxy_bin="$root/build/wan-proxy"
 [ -x "$proxy_bin" ] || flock /tmp/meridian-build.lock cmake --build build -j2 --target wan-proxy >/dev/null
@@ -66,8 +70,9 @@ as_postgres touch "$sdata/standby.signal"
 chown postgres:postgres "$root/.run/syncrep-standby"
 as_postgres "$bindir/pg_ctl" -D "$sdata" -l "$root/.run/syncrep-standby/server.log" -w start >/dev/null
 sql "$primary" -c "ALTER SYSTEM SET synchronous_standby_names = 'standby'" -c "SELECT pg_reload_conf()" >/dev/null
-for _ in $(seq 100); do [ "$(sql "$primary" -c "SELECT sync_state FROM pg_stat_replication")" = sync ] && break; sleep 0.2; done
-[ "$(sql "$primary" -c "SELECT sync_state FROM pg_stat_replication")" = sync ] || { echo "the standby is not synchronous" >&2; exit 1; }
+synchronous() { [ "$(sql "$primary" -c "SELECT sync_state FROM pg_stat_replication")" = sync ]; }
+for _ in $(seq 100); do synchronous && break; sleep 0.2; done
+synchronous || { echo "the standby is not synchronous" >&2; exit 1; }
 sql "$primary" -c "CREATE EXTENSION pg_prewarm" \
   -c "SELECT pg_prewarm(c) FROM unnest(ARRAY['items', 'items_embedding_idx', 'items_pkey']::regclass[]) c" >/dev/null
 

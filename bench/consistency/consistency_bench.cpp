@@ -709,8 +709,6 @@ void measure(const bench::Args &a) {
     std::fputs(report.c_str(), stdout);
 }
 
-}  // namespace
-
 // ------------------------------------------------------------------------------------ writes
 void writes(const bench::Args &a) {
     const region r{"primary", a.str("conninfo", "")};
@@ -720,7 +718,7 @@ void writes(const bench::Args &a) {
     FashionMnist fm = bench::load_fashion_mnist(a.str("data", "/usr/share/datasets/fashion-mnist"), false);
     disk_watch disk(a.str("out", ".run/bench-syncrep"));
     std::printf("| synchronous_commit | clients | writes/s | COMMIT avg / p99 ms | INSERT + COMMIT avg / p99 ms | failed writes | "
-                "disk stalls >= 20 ms | COMMIT p99 of the commits in none ms |\n|---|---|---|---|---|---|---|---|\n");
+                "disk stalls >= 20 ms | COMMIT p99 outside the stalls ms |\n|---|---|---|---|---|---|---|---|\n");
     double rate = 0;
     for (const char *sync : {"on", "local"}) {
         write_result w = write_run(r, n, seconds, fm, disk, sync, rate);
@@ -730,6 +728,8 @@ void writes(const bench::Args &a) {
         std::fflush(stdout);
     }
 }
+
+}  // namespace
 
 int main(int argc, char **argv) {
     try {

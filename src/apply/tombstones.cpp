@@ -2,6 +2,7 @@
 // replicated table, and meridian.purge_tombstones(). C-style frames on palloc'd memory: they call
 // PostgreSQL directly (docs/architecture.md, error handling).
 #include "apply/apply.hpp"
+#include "pg/as_owner.hpp"
 #include "pg/guard.hpp"
 
 extern "C" {
@@ -9,14 +10,12 @@ extern "C" {
 #include "access/htup_details.h"
 #include "access/sysattr.h"
 #include "catalog/namespace.h"
-#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
-#include "utils/syscache.h"
 
 PG_FUNCTION_INFO_V1(meridian_tombstone_trigger);
 PG_FUNCTION_INFO_V1(meridian_purge_tombstones);
@@ -26,16 +25,12 @@ namespace {
 
 SPIPlanPtr upsert_plan = nullptr;
 
-// The owner of meridian.tombstones: tombstones are written as that role, whoever deletes.
-Oid tombstones_owner() {
-    Oid nsp = get_namespace_oid("meridian", false);
-    Oid relid = get_relname_relid("tombstones", nsp);
-    HeapTuple tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-    if (!HeapTupleIsValid(tup))
+// meridian.tombstones: tombstones are written as its owner, whoever deletes.
+Oid tombstones_relid() {
+    Oid relid = get_relname_relid("tombstones", get_namespace_oid("meridian", false));
+    if (!OidIsValid(relid))
         ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("relation meridian.tombstones does not exist")));
-    Oid owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(tup))->relowner;
-    ReleaseSysCache(tup);
-    return owner;
+    return relid;
 }
 
 Datum tombstone_trigger(FunctionCallInfo fcinfo) {
@@ -62,10 +57,7 @@ Datum tombstone_trigger(FunctionCallInfo fcinfo) {
     if (isnull)
         return PointerGetDatum(nullptr);
 
-    Oid saved_user;
-    int saved_sec;
-    GetUserIdAndSecContext(&saved_user, &saved_sec);
-    Oid owner = tombstones_owner();
+    Oid tombstones = tombstones_relid();
     SPI_connect();
     if (!upsert_plan) {
         Oid types[2] = {OIDOID, UUIDOID};
@@ -78,9 +70,8 @@ Datum tombstone_trigger(FunctionCallInfo fcinfo) {
         upsert_plan = p;
     }
     Datum args[2] = {ObjectIdGetDatum(RelationGetRelid(rel)), id};
-    SetUserIdAndSecContext(owner, saved_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-    int rc = SPI_execute_plan(upsert_plan, args, nullptr, false, 0);
-    SetUserIdAndSecContext(saved_user, saved_sec);
+    int rc = 0;
+    meridian::pg::as_owner_of(tombstones, [&] { rc = SPI_execute_plan(upsert_plan, args, nullptr, false, 0); });
     if (rc != SPI_OK_INSERT)
         elog(ERROR, "writing a tombstone failed: %s", SPI_result_code_string(rc));
     SPI_finish();

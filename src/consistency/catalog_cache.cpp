@@ -7,21 +7,18 @@
 // without any privilege on the catalog (which holds the peers' conninfo). Plain C-style frames
 // over TopMemoryContext memory.
 #include "consistency/consistency.hpp"
+#include "pg/as_owner.hpp"
 
 #include <algorithm>
 #include <cstring>
 
 extern "C" {
-#include "access/htup_details.h"
 #include "catalog/namespace.h"
-#include "catalog/pg_class.h"
 #include "executor/spi.h"
-#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
-#include "utils/syscache.h"
 }
 
 namespace meridian::consistency {
@@ -47,15 +44,6 @@ void release(catalog_view &c) {
     if (c.replicated)
         pfree(c.replicated);
     c = catalog_view{};
-}
-
-Oid owner_of(Oid relid) {
-    HeapTuple tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-    if (!HeapTupleIsValid(tup))
-        elog(ERROR, "cache lookup failed for relation %u", relid);
-    Oid owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(tup))->relowner;
-    ReleaseSysCache(tup);
-    return owner;
 }
 
 // Runs the queries; the caller has made the catalog's owner the current user.
@@ -96,21 +84,7 @@ void load(catalog_view &c) {
         return;  // the extension is not installed in this database (the library may be preloaded)
     c.installed = true;
 
-    // As RI triggers do: the owner, in a restricted operation (no SET ROLE, no temp objects).
-    Oid saved_user;
-    int saved_sec;
-    GetUserIdAndSecContext(&saved_user, &saved_sec);
-    SetUserIdAndSecContext(owner_of(regions_relid),
-                           saved_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-    PG_TRY();
-    {
-        load_as_owner(c);
-    }
-    PG_FINALLY();
-    {
-        SetUserIdAndSecContext(saved_user, saved_sec);
-    }
-    PG_END_TRY();
+    meridian::pg::as_owner_of(regions_relid, [&] { load_as_owner(c); });
 }
 
 }  // namespace

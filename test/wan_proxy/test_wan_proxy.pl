@@ -36,16 +36,6 @@ for (1 .. 50) { $ctl = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$control_por
 die "no control port" unless $ctl;
 sub ctl { print $ctl "$_[0]\n"; my $r = <$ctl>; chomp $r; return $r }
 
-sub roundtrip {
-	my ($s, $timeout) = @_;
-	my $t0 = time();
-	syswrite($s, "ping\n");
-	my $sel = IO::Select->new($s);
-	return undef unless $sel->can_read($timeout);
-	sysread($s, my $b, 100) or return undef;
-	return time() - $t0;
-}
-
 # Reads until $n bytes came back or $timeout passed; returns what came. Echoes written together
 # may arrive in separate reads, and one left unread would answer the next timing check at once.
 sub read_bytes {
@@ -58,6 +48,14 @@ sub read_bytes {
 		$got .= $b;
 	}
 	return $got;
+}
+
+# Seconds until a ping's whole echo is back, undef if it is not within $timeout.
+sub roundtrip {
+	my ($s, $timeout) = @_;
+	my $t0 = time();
+	syswrite($s, "ping\n");
+	return read_bytes($s, 5, $timeout) eq "ping\n" ? time() - $t0 : undef;
 }
 
 my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$listen_port") or die "connect: $!";
